@@ -1,0 +1,8 @@
+//! tepai (特派): the event-sourced system of record for science and
+//! technology commissioners (科技特派员) in the Hohhot–Baotou region.
+//!
+//! See ARCHITECTURE.md for the map. In short: [`wire`] turns protobuf into
+//! [`domain`] commands, the [`processor`] decides them against in-memory
+//! state and appends the events to the [`store`] in group commits.
+
+pub mod domain;
