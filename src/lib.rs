@@ -6,3 +6,6 @@
 //! state and appends the events to the [`store`] in group commits.
 
 pub mod domain;
+pub mod store;
+pub mod wire;
+pub mod processor;

@@ -234,7 +234,7 @@ impl<'a> Ctx<'a> {
             .map(|(id, _)| Event::PostEnded {
                 post_id: *id,
                 end_date: last_day,
-                reason: Text::fixed(reason),
+                reason: Text::trusted(reason),
             })
             .collect()
     }

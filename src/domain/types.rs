@@ -420,9 +420,11 @@ impl Text {
         Self::parse(field, value, limits::NOTE, Lines::Multi, false)
     }
 
-    /// Text written by tepai itself (reasons it gives), not parsed input.
-    pub(crate) fn fixed(value: &str) -> Self {
-        Self(value.to_owned())
+    /// Text that needs no check: written by tepai itself, or read back
+    /// from its own store (checked when written; the limits may have
+    /// tightened since, and old events must still load).
+    pub fn trusted(value: impl Into<String>) -> Self {
+        Self(value.into())
     }
 
     /// The text.
