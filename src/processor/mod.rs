@@ -47,6 +47,8 @@ pub struct Processor {
     store: EventStore,
     state: State,
     policy: Policy,
+    /// Transactions committed since opening; fewer than commands under load.
+    commits: u64,
     /// False after a failed commit left `state` ahead of the store; the next
     /// batch rebuilds it first.
     state_in_sync: bool,
@@ -116,6 +118,7 @@ impl Processor {
             store,
             state,
             policy,
+            commits: 0,
             state_in_sync: true,
         })
     }
@@ -128,6 +131,11 @@ impl Processor {
     /// Position of the last committed event.
     pub fn head(&self) -> Position {
         self.store.head().position
+    }
+
+    /// Transactions committed since opening.
+    pub fn commits(&self) -> u64 {
+        self.commits
     }
 
     /// The store, for reads.
@@ -288,7 +296,10 @@ impl Processor {
 
     fn commit(&mut self, events: &[NewEvent], records: &[CommandRecord]) -> bool {
         match self.store.append(events, records) {
-            Ok(_) => true,
+            Ok(_) => {
+                self.commits += 1;
+                true
+            }
             Err(error) => {
                 tracing::error!(%error, commands = records.len(), "commit failed; the batch is answered UNAVAILABLE");
                 // The state already holds the batch's events; rebuild it
