@@ -1,0 +1,9 @@
+//! Integration tests: one binary, driving tepai through its public
+//! interfaces against real SQLite files (and, for the bus, a real
+//! nats-server started per suite).
+
+mod bad_input;
+mod crash;
+mod processor;
+mod purity;
+mod support;
