@@ -5,7 +5,11 @@
 //! [`domain`] commands, the [`processor`] decides them against in-memory
 //! state and appends the events to the [`store`] in group commits.
 
+pub mod app;
+pub mod bus;
+pub mod config;
 pub mod domain;
-pub mod store;
-pub mod wire;
 pub mod processor;
+pub mod store;
+pub mod telemetry;
+pub mod wire;

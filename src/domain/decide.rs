@@ -6,9 +6,7 @@ use super::event::Event;
 use super::load::{levels, peak};
 use super::policy::Policy;
 use super::rejection::Rejection;
-use super::state::{
-    Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus,
-};
+use super::state::{Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus};
 use super::types::{
     add_months, next_day, previous_day, CityCode, CommissionerId, Date, PostId, Text,
     WorkstationId, MAX_DATE,
@@ -158,8 +156,9 @@ impl<'a> Ctx<'a> {
     /// commissioner's post and hour limits and the workstation's capacity.
     fn check_load(&self, term: &NewTerm<'_>) -> Result<(), Rejection> {
         let (from, to) = (term.from, term.to);
-        let commissioner_posts: Vec<(PostId, &Post)> =
-            self.posts_of(&term.commissioner.posts, Some(term.post_id)).collect();
+        let commissioner_posts: Vec<(PostId, &Post)> = self
+            .posts_of(&term.commissioner.posts, Some(term.post_id))
+            .collect();
 
         // The duplicate rule: same commissioner, workstation and city.
         for (existing, p) in &commissioner_posts {
@@ -272,7 +271,10 @@ impl<'a> Ctx<'a> {
         Ok(vec![Event::CommissionerProfileUpdated {
             commissioner_id: c.commissioner_id,
             name: c.name.clone().unwrap_or_else(|| current.name.clone()),
-            employer: c.employer.clone().unwrap_or_else(|| current.employer.clone()),
+            employer: c
+                .employer
+                .clone()
+                .unwrap_or_else(|| current.employer.clone()),
             expertise: c
                 .expertise
                 .clone()

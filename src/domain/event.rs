@@ -113,11 +113,21 @@ impl Event {
     /// The stream the event belongs to.
     pub fn stream(&self) -> StreamId {
         match self {
-            Event::CommissionerRegistered { commissioner_id, .. }
-            | Event::CommissionerProfileUpdated { commissioner_id, .. }
-            | Event::CommissionerSuspended { commissioner_id, .. }
-            | Event::CommissionerReinstated { commissioner_id, .. }
-            | Event::CommissionerRetired { commissioner_id, .. } => commissioner_id.stream(),
+            Event::CommissionerRegistered {
+                commissioner_id, ..
+            }
+            | Event::CommissionerProfileUpdated {
+                commissioner_id, ..
+            }
+            | Event::CommissionerSuspended {
+                commissioner_id, ..
+            }
+            | Event::CommissionerReinstated {
+                commissioner_id, ..
+            }
+            | Event::CommissionerRetired {
+                commissioner_id, ..
+            } => commissioner_id.stream(),
             Event::WorkstationEstablished { workstation_id, .. }
             | Event::WorkstationServiceExtended { workstation_id, .. }
             | Event::WorkstationServiceWithdrawn { workstation_id, .. }

@@ -94,10 +94,26 @@ mod tests {
         ];
         let got = levels(intervals, d("2025-01-10"), d("2025-02-28"));
         let want = vec![
-            Level { day: d("2025-01-10"), posts: 1, hours: 10 },
-            Level { day: d("2025-01-15"), posts: 2, hours: 30 },
-            Level { day: d("2025-02-01"), posts: 1, hours: 20 },
-            Level { day: d("2025-02-16"), posts: 0, hours: 0 },
+            Level {
+                day: d("2025-01-10"),
+                posts: 1,
+                hours: 10,
+            },
+            Level {
+                day: d("2025-01-15"),
+                posts: 2,
+                hours: 30,
+            },
+            Level {
+                day: d("2025-02-01"),
+                posts: 1,
+                hours: 20,
+            },
+            Level {
+                day: d("2025-02-16"),
+                posts: 0,
+                hours: 0,
+            },
         ];
         assert_eq!(got, want);
     }

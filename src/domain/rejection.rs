@@ -63,7 +63,9 @@ pub enum Rejection {
         end: Date,
     },
     /// A term longer than policy allows.
-    #[error("the term {start} to {end} is longer than {max_months} months; it may last until {latest}")]
+    #[error(
+        "the term {start} to {end} is longer than {max_months} months; it may last until {latest}"
+    )]
     TermTooLong {
         /// First day.
         start: Date,
@@ -218,7 +220,9 @@ pub enum Rejection {
         capacity: u32,
     },
     /// A capacity below what the workstation already runs.
-    #[error("workstation {name} runs {posts} posts on {day}; capacity {requested} would be below that")]
+    #[error(
+        "workstation {name} runs {posts} posts on {day}; capacity {requested} would be below that"
+    )]
     CapacityBelowRunningPosts {
         /// Workstation's name.
         name: String,

@@ -400,7 +400,8 @@ impl Text {
                 format!("is {count} characters long; the limit is {max}"),
             ));
         }
-        let allowed = |c: char| !c.is_control() || (lines == Lines::Multi && matches!(c, '\n' | '\t'));
+        let allowed =
+            |c: char| !c.is_control() || (lines == Lines::Multi && matches!(c, '\n' | '\t'));
         if let Some(bad) = value.chars().find(|c| !allowed(*c)) {
             return Err(FieldError::new(
                 field,

@@ -15,9 +15,7 @@ use prost::Message;
 use uuid::Uuid;
 
 use crate::domain::{decide, evolve, region_date, Policy, RejectCode, Rejection, State};
-use crate::store::{
-    chain, CommandRecord, EventStore, NewEvent, Position, StoreError, StoredEvent,
-};
+use crate::store::{chain, CommandRecord, EventStore, NewEvent, Position, StoreError, StoredEvent};
 use crate::wire::{self, pb, DecodeError, Envelope};
 
 /// Why the processor could not start or go on.
@@ -70,7 +68,8 @@ pub fn load_state(store: &EventStore) -> Result<State, ProcessorError> {
     let mut previous = chain::GENESIS;
     let mut expected = 1;
     store.for_each_from(0, |stored: StoredEvent| {
-        if stored.position != expected || chain::link_hash(&previous, &stored.fields()) != stored.hash
+        if stored.position != expected
+            || chain::link_hash(&previous, &stored.fields()) != stored.hash
         {
             return Err(ProcessorError::ChainBroken {
                 position: stored.position,
@@ -204,7 +203,10 @@ impl Processor {
                 Ok(Some(bytes)) => {
                     let answer = match pb::CommandResult::decode(bytes.as_slice()) {
                         Ok(result) => Answer::Replayed(result),
-                        Err(_) => Answer::Unavailable(command_id, "its stored result is unreadable".into()),
+                        Err(_) => Answer::Unavailable(
+                            command_id,
+                            "its stored result is unreadable".into(),
+                        ),
                     };
                     tracing::debug!("resent command; returning the first answer");
                     answers.push(answer);
@@ -213,7 +215,10 @@ impl Processor {
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(%error, "cannot look up the command log");
-                    answers.push(Answer::Unavailable(command_id, "the command log cannot be read".into()));
+                    answers.push(Answer::Unavailable(
+                        command_id,
+                        "the command log cannot be read".into(),
+                    ));
                     continue;
                 }
             }

@@ -140,7 +140,9 @@ impl WriterHandle {
         if self.jobs.blocking_send(Job { envelope, reply }).is_err() {
             return writer_gone(command_id);
         }
-        answer.blocking_recv().unwrap_or_else(|_| writer_gone(command_id))
+        answer
+            .blocking_recv()
+            .unwrap_or_else(|_| writer_gone(command_id))
     }
 
     /// Decodes envelope bytes and submits them. Bytes that do not decode are

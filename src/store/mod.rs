@@ -12,7 +12,6 @@
 //! DELETE, so tampering needs deliberate effort and is caught by
 //! [`EventStore::verify_chain`].
 
-
 pub mod chain;
 pub mod migrations;
 

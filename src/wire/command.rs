@@ -132,20 +132,22 @@ fn reason(value: &str) -> Result<Text, FieldError> {
 fn command_from_pb(command: PbCommand) -> Result<Command, DecodeError> {
     use domain::*;
     Ok(match command {
-        PbCommand::RegisterCommissioner(c) => {
-            Command::RegisterCommissioner(RegisterCommissioner {
-                commissioner_id: CommissionerId::parse("commissioner_id", &c.commissioner_id)?,
-                name: Text::name("name", &c.name)?,
-                home_city: CityCode::parse("home_city", &c.home_city)?,
-                employer: Text::name("employer", &c.employer)?,
-                kind: kind_from_pb(c.kind)?,
-                expertise: parse_tags("expertise", &c.expertise)?,
-            })
-        }
+        PbCommand::RegisterCommissioner(c) => Command::RegisterCommissioner(RegisterCommissioner {
+            commissioner_id: CommissionerId::parse("commissioner_id", &c.commissioner_id)?,
+            name: Text::name("name", &c.name)?,
+            home_city: CityCode::parse("home_city", &c.home_city)?,
+            employer: Text::name("employer", &c.employer)?,
+            kind: kind_from_pb(c.kind)?,
+            expertise: parse_tags("expertise", &c.expertise)?,
+        }),
         PbCommand::UpdateCommissionerProfile(c) => {
             Command::UpdateCommissionerProfile(UpdateCommissionerProfile {
                 commissioner_id: CommissionerId::parse("commissioner_id", &c.commissioner_id)?,
-                name: c.name.as_deref().map(|v| Text::name("name", v)).transpose()?,
+                name: c
+                    .name
+                    .as_deref()
+                    .map(|v| Text::name("name", v))
+                    .transpose()?,
                 employer: c
                     .employer
                     .as_deref()
@@ -171,16 +173,14 @@ fn command_from_pb(command: PbCommand) -> Result<Command, DecodeError> {
             commissioner_id: CommissionerId::parse("commissioner_id", &c.commissioner_id)?,
             effective_date: optional_date("effective_date", &c.effective_date)?,
         }),
-        PbCommand::EstablishWorkstation(c) => {
-            Command::EstablishWorkstation(EstablishWorkstation {
-                workstation_id: WorkstationId::parse("workstation_id", &c.workstation_id)?,
-                name: Text::name("name", &c.name)?,
-                host_org: Text::name("host_org", &c.host_org)?,
-                host_city: CityCode::parse("host_city", &c.host_city)?,
-                capacity: Capacity::parse("capacity", c.capacity)?,
-                fields: parse_tags("fields", &c.fields)?,
-            })
-        }
+        PbCommand::EstablishWorkstation(c) => Command::EstablishWorkstation(EstablishWorkstation {
+            workstation_id: WorkstationId::parse("workstation_id", &c.workstation_id)?,
+            name: Text::name("name", &c.name)?,
+            host_org: Text::name("host_org", &c.host_org)?,
+            host_city: CityCode::parse("host_city", &c.host_city)?,
+            capacity: Capacity::parse("capacity", c.capacity)?,
+            fields: parse_tags("fields", &c.fields)?,
+        }),
         PbCommand::ExtendWorkstationService(c) => {
             Command::ExtendWorkstationService(ExtendWorkstationService {
                 workstation_id: WorkstationId::parse("workstation_id", &c.workstation_id)?,

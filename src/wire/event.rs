@@ -36,8 +36,8 @@ pub fn decode_event_payload(payload: &[u8]) -> Result<Event, DecodeError> {
 
 /// The full envelope of a stored event, as published on the bus.
 pub fn event_envelope(stored: &StoredEvent) -> Result<pb::EventEnvelope, DecodeError> {
-    let mut envelope =
-        pb::EventEnvelope::decode(stored.payload.as_slice()).map_err(|e| malformed("EventEnvelope", e))?;
+    let mut envelope = pb::EventEnvelope::decode(stored.payload.as_slice())
+        .map_err(|e| malformed("EventEnvelope", e))?;
     envelope.event_id = stored.event_id.hyphenated().to_string();
     envelope.global_position = stored.position;
     envelope.stream_id = stored.stream_id.clone();

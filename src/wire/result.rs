@@ -21,7 +21,9 @@ impl From<RejectCode> for pb::RejectCode {
 pub fn accepted(command_id: String, events: Vec<pb::WrittenEvent>) -> pb::CommandResult {
     pb::CommandResult {
         command_id,
-        outcome: Some(pb::command_result::Outcome::Accepted(pb::Accepted { events })),
+        outcome: Some(pb::command_result::Outcome::Accepted(pb::Accepted {
+            events,
+        })),
     }
 }
 

@@ -2,16 +2,18 @@
 //! writes nothing: random bytes, truncated envelopes, oversized requests,
 //! deep nesting, and values outside their ranges.
 
-use prost::Message;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
+use prost::Message;
 use tepai::processor::writer::{CommandWriter, WriterHandle, WriterOptions};
 use tepai::wire::{self, pb, DecodeError, MAX_ENVELOPE_BYTES};
 
 use crate::support::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn submit(handle: &WriterHandle, bytes: &[u8]) -> pb::CommandResult {
@@ -49,7 +51,8 @@ proptest! {
 #[test]
 fn random_and_truncated_requests_are_rejected_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = CommandWriter::spawn(open_processor(dir.path()), WriterOptions::default()).unwrap();
+    let writer =
+        CommandWriter::spawn(open_processor(dir.path()), WriterOptions::default()).unwrap();
     let handle = writer.handle();
     let valid = valid_appointment();
 
@@ -76,7 +79,10 @@ fn an_oversized_request_is_refused_before_decoding() {
     let big = vec![0u8; MAX_ENVELOPE_BYTES + 1];
     assert_eq!(
         wire::decode_envelope(&big),
-        Err(DecodeError::TooLarge { size: MAX_ENVELOPE_BYTES + 1, limit: MAX_ENVELOPE_BYTES })
+        Err(DecodeError::TooLarge {
+            size: MAX_ENVELOPE_BYTES + 1,
+            limit: MAX_ENVELOPE_BYTES
+        })
     );
     assert_eq!(wire::decode_envelope(&[]), Err(DecodeError::Empty));
 }
@@ -85,20 +91,51 @@ fn an_oversized_request_is_refused_before_decoding() {
 fn deeply_nested_groups_do_not_overflow_the_stack() {
     // Field 5, wire type 3 (start group), repeated far past any recursion limit.
     let bytes = vec![0x2B; 60_000];
-    assert!(matches!(wire::decode_envelope(&bytes), Err(DecodeError::Malformed { .. })));
+    assert!(matches!(
+        wire::decode_envelope(&bytes),
+        Err(DecodeError::Malformed { .. })
+    ));
 }
 
 #[test]
 fn values_out_of_range_name_the_field_and_the_reason() {
     let cases: Vec<(pb::command_envelope::Command, &str, &str)> = vec![
-        (register("not-a-uuid", "张博", HOHHOT), "commissioner_id", "is not a UUID"),
-        (register(&id(), "张博", "15010"), "home_city", "is not a city code"),
+        (
+            register("not-a-uuid", "张博", HOHHOT),
+            "commissioner_id",
+            "is not a UUID",
+        ),
+        (
+            register(&id(), "张博", "15010"),
+            "home_city",
+            "is not a city code",
+        ),
         (register(&id(), "", HOHHOT), "name", "is required"),
-        (register(&id(), &"长".repeat(201), HOHHOT), "name", "the limit is 200"),
-        (register(&id(), "张\u{0}博", HOHHOT), "name", "control character"),
-        (establish(&id(), "站", HOHHOT, 0), "capacity", "out of range 1–500"),
-        (establish(&id(), "站", HOHHOT, 501), "capacity", "out of range 1–500"),
-        (appoint(&id(), &id(), &id(), HOHHOT, 745), "hours_per_month", "out of range 1–744"),
+        (
+            register(&id(), &"长".repeat(201), HOHHOT),
+            "name",
+            "the limit is 200",
+        ),
+        (
+            register(&id(), "张\u{0}博", HOHHOT),
+            "name",
+            "control character",
+        ),
+        (
+            establish(&id(), "站", HOHHOT, 0),
+            "capacity",
+            "out of range 1–500",
+        ),
+        (
+            establish(&id(), "站", HOHHOT, 501),
+            "capacity",
+            "out of range 1–500",
+        ),
+        (
+            appoint(&id(), &id(), &id(), HOHHOT, 745),
+            "hours_per_month",
+            "out of range 1–744",
+        ),
         (
             pb::command_envelope::Command::ExtendPostTerm(pb::ExtendPostTerm {
                 post_id: id(),
@@ -124,7 +161,10 @@ fn values_out_of_range_name_the_field_and_the_reason() {
     for (command, field, reason) in cases {
         let error = wire::decode_envelope(&envelope(command).encode_to_vec()).unwrap_err();
         let message = error.to_string();
-        assert!(message.starts_with(field) && message.contains(reason), "{message}");
+        assert!(
+            message.starts_with(field) && message.contains(reason),
+            "{message}"
+        );
     }
     let mut missing = envelope(register(&id(), "张博", HOHHOT));
     missing.command = None;
@@ -133,11 +173,15 @@ fn values_out_of_range_name_the_field_and_the_reason() {
         Err(DecodeError::MissingOneof("command"))
     );
     let mut bad_kind = envelope(register(&id(), "张博", HOHHOT));
-    if let Some(pb::command_envelope::Command::RegisterCommissioner(c)) = bad_kind.command.as_mut() {
+    if let Some(pb::command_envelope::Command::RegisterCommissioner(c)) = bad_kind.command.as_mut()
+    {
         c.kind = 99;
     }
     assert_eq!(
         wire::decode_envelope(&bad_kind.encode_to_vec()),
-        Err(DecodeError::UnknownEnum { field: "kind", value: 99 })
+        Err(DecodeError::UnknownEnum {
+            field: "kind",
+            value: 99
+        })
     );
 }

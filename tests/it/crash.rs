@@ -51,7 +51,10 @@ fn child_appends_until_killed() {
                     let e = envelope(command);
                     let command_id = e.command_id.clone();
                     let result = handle.submit_blocking(decoded(e));
-                    if matches!(result.outcome, Some(pb::command_result::Outcome::Accepted(_))) {
+                    if matches!(
+                        result.outcome,
+                        Some(pb::command_result::Outcome::Accepted(_))
+                    ) {
                         let mut out = std::io::stdout().lock();
                         writeln!(out, "ACK {command_id}").unwrap();
                         out.flush().unwrap();
@@ -67,7 +70,12 @@ fn child_appends_until_killed() {
 
 fn run_child_until(dir: &std::path::Path, acks_wanted: usize) -> Vec<String> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash::child_appends_until_killed", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "crash::child_appends_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
         .env(ENV_DIR, dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -126,19 +134,27 @@ fn a_store_killed_mid_append_keeps_every_acknowledged_command() {
     for command_id in &acknowledged {
         assert!(seen.insert(command_id), "acknowledged twice: {command_id}");
         let uuid = uuid::Uuid::parse_str(command_id).unwrap();
-        let stored = reader
-            .command_result(&uuid)
-            .unwrap()
-            .unwrap_or_else(|| panic!("acknowledged command {command_id} is not in the command log"));
+        let stored = reader.command_result(&uuid).unwrap().unwrap_or_else(|| {
+            panic!("acknowledged command {command_id} is not in the command log")
+        });
         let result = pb::CommandResult::decode(stored.as_slice()).unwrap();
-        let written: Vec<u64> = accepted(&result).iter().map(|e| e.global_position).collect();
+        let written: Vec<u64> = accepted(&result)
+            .iter()
+            .map(|e| e.global_position)
+            .collect();
         assert_eq!(by_command.get(command_id), Some(&written), "{command_id}");
     }
     for (command_id, positions) in &by_command {
         let uuid = uuid::Uuid::parse_str(command_id).unwrap();
-        let stored = reader.command_result(&uuid).unwrap().expect("event without command");
+        let stored = reader
+            .command_result(&uuid)
+            .unwrap()
+            .expect("event without command");
         let result = pb::CommandResult::decode(stored.as_slice()).unwrap();
-        let written: Vec<u64> = accepted(&result).iter().map(|e| e.global_position).collect();
+        let written: Vec<u64> = accepted(&result)
+            .iter()
+            .map(|e| e.global_position)
+            .collect();
         assert_eq!(&written, positions, "{command_id}");
     }
 
@@ -147,7 +163,9 @@ fn a_store_killed_mid_append_keeps_every_acknowledged_command() {
     let head = processor.head();
     let sample = &acknowledged[acknowledged.len() / 2];
     let uuid = uuid::Uuid::parse_str(sample).unwrap();
-    let first = pb::CommandResult::decode(reader.command_result(&uuid).unwrap().unwrap().as_slice()).unwrap();
+    let first =
+        pb::CommandResult::decode(reader.command_result(&uuid).unwrap().unwrap().as_slice())
+            .unwrap();
     let mut resend = envelope(register(&id(), "张博", BAOTOU));
     resend.command_id = sample.clone();
     assert_eq!(processor.process(decoded(resend), NOW_MS), first);

@@ -3,7 +3,9 @@
 //! nats-server started per suite).
 
 mod bad_input;
+mod bus;
 mod crash;
+mod nats_server;
 mod processor;
 mod purity;
 mod support;

@@ -20,13 +20,22 @@ fn an_accepted_command_reports_its_stream_version_and_position() {
     let mut processor = open_processor(dir.path());
     let commissioner = id();
 
-    let result = processor.process(decoded(envelope(register(&commissioner, "张博", HOHHOT))), NOW_MS);
+    let result = processor.process(
+        decoded(envelope(register(&commissioner, "张博", HOHHOT))),
+        NOW_MS,
+    );
 
     let written = accepted(&result);
     assert_eq!(written.len(), 1);
     assert_eq!(written[0].stream_id, format!("commissioner-{commissioner}"));
-    assert_eq!((written[0].stream_version, written[0].global_position), (1, 1));
-    let stored = processor.store().read_stream(&written[0].stream_id).unwrap();
+    assert_eq!(
+        (written[0].stream_version, written[0].global_position),
+        (1, 1)
+    );
+    let stored = processor
+        .store()
+        .read_stream(&written[0].stream_id)
+        .unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].event_id.to_string(), written[0].event_id);
     assert_eq!(stored[0].event_type, "CommissionerRegistered");
@@ -101,15 +110,28 @@ fn retiring_ends_every_running_post_in_the_same_commit() {
 
     let result = processor.process(decoded(envelope(retire(&c, "2025-06-30"))), NOW_MS);
 
-    let streams: Vec<&str> = accepted(&result).iter().map(|e| e.stream_id.as_str()).collect();
+    let streams: Vec<&str> = accepted(&result)
+        .iter()
+        .map(|e| e.stream_id.as_str())
+        .collect();
     assert_eq!(
         streams,
-        [format!("commissioner-{c}"), format!("post-{p1}"), format!("post-{p2}")]
+        [
+            format!("commissioner-{c}"),
+            format!("post-{p1}"),
+            format!("post-{p2}")
+        ]
     );
-    let positions: Vec<u64> = accepted(&result).iter().map(|e| e.global_position).collect();
+    let positions: Vec<u64> = accepted(&result)
+        .iter()
+        .map(|e| e.global_position)
+        .collect();
     assert_eq!(positions, [6, 7, 8]);
     for post in [&p1, &p2] {
-        let post = processor.state().post(tepai::domain::PostId::parse("p", post).unwrap()).unwrap();
+        let post = processor
+            .state()
+            .post(tepai::domain::PostId::parse("p", post).unwrap())
+            .unwrap();
         assert_eq!(post.last_day().to_string(), "2025-06-30");
     }
 }
@@ -133,8 +155,14 @@ fn expected_version_must_match_the_target_stream() {
 
     let stale = processor.process(suspend(0), NOW_MS);
     let (code, rule, message) = rejected(&stale);
-    assert_eq!((code, rule), (pb::RejectCode::Conflict, "WRONG_EXPECTED_VERSION"));
-    assert!(message.contains("version 1, not the expected 0"), "{message}");
+    assert_eq!(
+        (code, rule),
+        (pb::RejectCode::Conflict, "WRONG_EXPECTED_VERSION")
+    );
+    assert!(
+        message.contains("version 1, not the expected 0"),
+        "{message}"
+    );
 
     let current = processor.process(suspend(1), NOW_MS);
     assert_eq!(accepted(&current)[0].stream_version, 2);
@@ -162,7 +190,10 @@ fn reopening_rebuilds_the_same_state_and_continues_the_positions() {
     assert_eq!(reopened.state(), &state_before);
     let mut folded = State::default();
     for stored in reopened.store().read_from(0, usize::MAX).unwrap() {
-        evolve(&mut folded, &wire::decode_event_payload(&stored.payload).unwrap());
+        evolve(
+            &mut folded,
+            &wire::decode_event_payload(&stored.payload).unwrap(),
+        );
     }
     assert_eq!(folded, state_before);
     let next = reopened.process(decoded(envelope(register(&id(), "李强", BAOTOU))), NOW_MS);
@@ -172,7 +203,8 @@ fn reopening_rebuilds_the_same_state_and_continues_the_positions() {
 #[test]
 fn concurrent_producers_share_commits_and_each_gets_its_own_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = CommandWriter::spawn(open_processor(dir.path()), WriterOptions::default()).unwrap();
+    let writer =
+        CommandWriter::spawn(open_processor(dir.path()), WriterOptions::default()).unwrap();
     const PRODUCERS: usize = 8;
     const EACH: usize = 40;
 
@@ -192,7 +224,10 @@ fn concurrent_producers_share_commits_and_each_gets_its_own_answer() {
             })
         })
         .collect();
-    let mut positions: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let mut positions: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     let processor = writer.join().unwrap();
 
     positions.sort_unstable();

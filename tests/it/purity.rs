@@ -2,7 +2,15 @@
 
 #[test]
 fn the_domain_names_no_io_or_wire_crate() {
-    let forbidden = ["tokio", "rusqlite", "async_nats", "prost", "axum", "std::fs", "std::net"];
+    let forbidden = [
+        "tokio",
+        "rusqlite",
+        "async_nats",
+        "prost",
+        "axum",
+        "std::fs",
+        "std::net",
+    ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/domain");
     let mut files = vec![root];
     let mut checked = 0;
@@ -19,7 +27,12 @@ fn the_domain_names_no_io_or_wire_crate() {
                 let used = code
                     .match_indices(name)
                     .any(|(i, _)| !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
-                assert!(!used, "{}:{}: the domain must not use {name}", path.display(), n + 1);
+                assert!(
+                    !used,
+                    "{}:{}: the domain must not use {name}",
+                    path.display(),
+                    n + 1
+                );
             }
         }
     }

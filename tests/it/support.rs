@@ -64,7 +64,13 @@ pub fn establish(workstation_id: &str, name: &str, host_city: &str, capacity: u3
     })
 }
 
-pub fn appoint(post_id: &str, commissioner_id: &str, workstation_id: &str, city: &str, hours: u32) -> C {
+pub fn appoint(
+    post_id: &str,
+    commissioner_id: &str,
+    workstation_id: &str,
+    city: &str,
+    hours: u32,
+) -> C {
     C::AppointPost(pb::AppointPost {
         post_id: post_id.into(),
         commissioner_id: commissioner_id.into(),
@@ -93,7 +99,9 @@ pub fn accepted(result: &pb::CommandResult) -> &[pb::WrittenEvent] {
 
 pub fn rejected(result: &pb::CommandResult) -> (pb::RejectCode, &str, &str) {
     match &result.outcome {
-        Some(pb::command_result::Outcome::Rejected(r)) => (r.code(), r.rule.as_str(), r.message.as_str()),
+        Some(pb::command_result::Outcome::Rejected(r)) => {
+            (r.code(), r.rule.as_str(), r.message.as_str())
+        }
         other => panic!("expected rejected, got {other:?}"),
     }
 }

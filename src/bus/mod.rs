@@ -1,0 +1,83 @@
+//! NATS: the command service producers talk to, and the relay that
+//! publishes committed events to JetStream (the transactional outbox).
+
+pub mod command_service;
+pub mod relay;
+
+use std::time::Duration;
+
+use crate::config::NatsOptions;
+
+/// Subject producers submit commands on.
+pub const SUBMIT_SUBJECT: &str = "tepai.cmd.submit";
+/// JetStream stream holding every event.
+pub const EVENTS_STREAM: &str = "TEPAI_EVENTS";
+/// Subjects of the events stream.
+pub const EVENTS_SUBJECTS: &str = "tepai.evt.>";
+/// Header carrying an event's type name.
+pub const HEADER_EVENT_TYPE: &str = "Tepai-Event-Type";
+/// Header carrying an event's global position.
+pub const HEADER_POSITION: &str = "Tepai-Position";
+
+/// Why a bus part could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// Could not connect or authenticate.
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect {
+        /// Where.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// A NATS or JetStream call failed.
+    #[error("NATS: {0}")]
+    Nats(String),
+    /// The event store failed.
+    #[error("event store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// A local checkpoint file failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] rusqlite::Error),
+}
+
+impl BusError {
+    pub(crate) fn nats(error: impl std::fmt::Display) -> Self {
+        BusError::Nats(error.to_string())
+    }
+}
+
+/// Connects with the configured credentials, token or TLS. Secrets are
+/// passed to the client and never logged.
+pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, BusError> {
+    let fail = |reason: String| BusError::Connect {
+        url: options.nats_url.clone(),
+        reason,
+    };
+    let mut connect = async_nats::ConnectOptions::new()
+        .name(name)
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(10)));
+    if let Some(path) = &options.nats_creds {
+        connect = connect
+            .credentials_file(path)
+            .await
+            .map_err(|e| fail(format!("credentials file {}: {e}", path.display())))?;
+    }
+    if let Some(token) = &options.nats_token {
+        connect = connect.token(token.clone());
+    }
+    if let (Some(user), Some(password)) = (&options.nats_user, &options.nats_password) {
+        connect = connect.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(ca) = &options.nats_tls_ca {
+        connect = connect.require_tls(true).add_root_certificates(ca.clone());
+    }
+    if let (Some(cert), Some(key)) = (&options.nats_tls_cert, &options.nats_tls_key) {
+        connect = connect.add_client_certificate(cert.clone(), key.clone());
+    }
+    connect
+        .connect(options.nats_url.as_str())
+        .await
+        .map_err(|e| fail(e.to_string()))
+}

@@ -1,0 +1,300 @@
+//! The relay: the transactional outbox's second half. The event store is
+//! the outbox; the relay reads committed events after its checkpoint and
+//! publishes them to JetStream in global-position order, many acks in
+//! flight at once, each with `Nats-Msg-Id` = event id so JetStream drops
+//! any it already holds. The checkpoint advances only after every ack of a
+//! batch is in.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use async_nats::HeaderMap;
+use prost::Message;
+use rusqlite::{params, Connection, OptionalExtension};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{BusError, EVENTS_STREAM, EVENTS_SUBJECTS, HEADER_EVENT_TYPE, HEADER_POSITION};
+use crate::store::{Position, StoreReader, StoredEvent};
+use crate::wire;
+
+/// Events read and published per round.
+pub const RELAY_BATCH: usize = 1024;
+
+/// How long JetStream remembers message ids for deduplication.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// Creates the events stream, or brings its configuration up to date.
+pub async fn ensure_stream(js: &jetstream::Context) -> Result<stream::Info, BusError> {
+    js.create_or_update_stream(stream::Config {
+        name: EVENTS_STREAM.to_owned(),
+        description: Some("tepai events, in global-position order".to_owned()),
+        subjects: vec![EVENTS_SUBJECTS.to_owned()],
+        storage: stream::StorageType::File,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .map_err(BusError::nats)
+}
+
+/// The subject of an event: `tepai.evt.<category>.<id>`.
+pub fn subject_of(stream_id: &str) -> String {
+    let (category, id) = stream_id.split_once('-').unwrap_or(("unknown", stream_id));
+    format!("tepai.evt.{category}.{id}")
+}
+
+/// The relay's durable position, in its own small SQLite file so that it
+/// never contends with the writer for the event store's lock.
+struct Checkpoint {
+    conn: Connection,
+}
+
+impl Checkpoint {
+    fn open(path: &Path) -> Result<Self, BusError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS relay (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 position INTEGER NOT NULL
+             );",
+        )?;
+        Ok(Self { conn })
+    }
+
+    fn load(&self) -> Result<Position, BusError> {
+        let position: Option<i64> = self
+            .conn
+            .query_row("SELECT position FROM relay WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(position.map_or(0, |p| u64::try_from(p).unwrap_or(0)))
+    }
+
+    fn save(&self, position: Position) -> Result<(), BusError> {
+        self.conn.execute(
+            "INSERT INTO relay (id, position) VALUES (1, ?1)
+             ON CONFLICT (id) DO UPDATE SET position = excluded.position",
+            params![i64::try_from(position).unwrap_or(i64::MAX)],
+        )?;
+        Ok(())
+    }
+}
+
+/// Publishes committed events to JetStream.
+pub struct Relay {
+    js: jetstream::Context,
+    reader: Arc<Mutex<StoreReader>>,
+    checkpoint: Arc<Mutex<Checkpoint>>,
+    position: Position,
+    published: watch::Sender<Position>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("position", &self.position)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The global position of the last event the stream holds, from its header.
+async fn last_position_in_stream(js: &jetstream::Context) -> Result<Position, BusError> {
+    let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
+    let last = stream
+        .info()
+        .await
+        .map_err(BusError::nats)?
+        .state
+        .last_sequence;
+    if last == 0 {
+        return Ok(0);
+    }
+    let message = stream.get_raw_message(last).await.map_err(BusError::nats)?;
+    Ok(message
+        .headers
+        .get(HEADER_POSITION)
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(0))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BusError> + Send + 'static,
+) -> Result<T, BusError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BusError::Nats(format!("blocking task failed: {e}")))?
+}
+
+impl Relay {
+    /// Opens the relay over the store at `store_path`, keeping its
+    /// checkpoint at `checkpoint_path`, and makes sure the stream exists.
+    /// It resumes after the last event the stream holds: the stream, not the
+    /// checkpoint, is the truth about what was delivered. A stream behind
+    /// the checkpoint (deleted, or a server that lost its unsynced tail) is
+    /// refilled from the store.
+    pub async fn open(
+        js: jetstream::Context,
+        store_path: &Path,
+        checkpoint_path: &Path,
+    ) -> Result<Self, BusError> {
+        ensure_stream(&js).await?;
+        let reader = StoreReader::open(store_path)?;
+        let checkpoint = Checkpoint::open(checkpoint_path)?;
+        let saved = checkpoint.load()?;
+        let in_stream = last_position_in_stream(&js).await?;
+        let position = in_stream;
+        if saved > in_stream {
+            tracing::warn!(
+                saved,
+                in_stream,
+                "the stream is behind the relay's checkpoint; republishing from the store"
+            );
+        }
+        tracing::info!(position, "relay resumes");
+        let (published, _) = watch::channel(position);
+        Ok(Self {
+            js,
+            reader: Arc::new(Mutex::new(reader)),
+            checkpoint: Arc::new(Mutex::new(checkpoint)),
+            position,
+            published,
+        })
+    }
+
+    /// The last position JetStream has acknowledged.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// Follows the acknowledged position.
+    pub fn published(&self) -> watch::Receiver<Position> {
+        self.published.subscribe()
+    }
+
+    /// Publishes the next batch of committed events; returns how many.
+    /// On an error nothing is lost: the checkpoint has not moved, and the
+    /// next round republishes, deduplicated by JetStream.
+    pub async fn run_once(&mut self) -> Result<usize, BusError> {
+        let after = self.position;
+        let reader = self.reader.clone();
+        let events: Vec<StoredEvent> = blocking(move || {
+            let reader = reader
+                .lock()
+                .map_err(|_| BusError::Nats("reader lock poisoned".into()))?;
+            Ok(reader.read_from(after, RELAY_BATCH)?)
+        })
+        .await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+
+        let mut acks = Vec::with_capacity(events.len());
+        for event in &events {
+            let envelope = wire::event_envelope(event).map_err(|e| {
+                BusError::Nats(format!(
+                    "event at position {} cannot be encoded: {e}",
+                    event.position
+                ))
+            })?;
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                "Nats-Msg-Id",
+                event.event_id.hyphenated().to_string().as_str(),
+            );
+            headers.insert(HEADER_EVENT_TYPE, event.event_type.as_str());
+            headers.insert(HEADER_POSITION, event.position.to_string().as_str());
+            let ack = self
+                .js
+                .publish_with_headers(
+                    subject_of(&event.stream_id),
+                    headers,
+                    envelope.encode_to_vec().into(),
+                )
+                .await
+                .map_err(BusError::nats)?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await.map_err(BusError::nats)?;
+        }
+
+        let checkpoint = self.checkpoint.clone();
+        blocking(move || {
+            checkpoint
+                .lock()
+                .map_err(|_| BusError::Nats("checkpoint lock poisoned".into()))?
+                .save(last)
+        })
+        .await?;
+        self.position = last;
+        self.published.send_replace(last);
+        metrics::gauge!("tepai_relay_position").set(last as f64);
+        Ok(events.len())
+    }
+
+    /// Publishes until `shutdown`, waking on each commit (`committed`) or
+    /// every 200 ms when the writer runs in another process. On shutdown it
+    /// flushes what is committed, for up to five seconds.
+    pub async fn run(
+        mut self,
+        mut committed: Option<watch::Receiver<Position>>,
+        shutdown: CancellationToken,
+    ) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.run_once().await {
+                Ok(0) => {
+                    backoff = Duration::from_millis(100);
+                    let wake = async {
+                        match committed.as_mut() {
+                            Some(rx) => {
+                                let _ =
+                                    tokio::time::timeout(Duration::from_millis(200), rx.changed())
+                                        .await;
+                            }
+                            None => tokio::time::sleep(Duration::from_millis(200)).await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = wake => {}
+                    }
+                }
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::warn!(%error, position = self.position, "relay round failed; retrying");
+                    // The server may have restarted and lost its unsynced
+                    // tail: start again after what the stream really holds.
+                    if let Ok(in_stream) = last_position_in_stream(&self.js).await {
+                        self.position = in_stream;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        let flush = async {
+            while let Ok(n) = self.run_once().await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(5), flush)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                position = self.position,
+                "relay stopped before flushing everything; it resumes from here"
+            );
+        }
+        tracing::info!(position = self.position, "relay stopped");
+    }
+}

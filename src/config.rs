@@ -1,0 +1,109 @@
+//! Configuration, by flag or environment variable (the flag wins), with the
+//! defaults of SPEC.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::domain::{CityCode, Policy};
+
+/// How to reach NATS.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NatsOptions {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "TEPAI_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// NATS credentials file (JWT + nkey seed).
+    #[arg(long, env = "TEPAI_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// NATS token. Never logged.
+    #[arg(long, env = "TEPAI_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// NATS user (with --nats-password).
+    #[arg(long, env = "TEPAI_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// NATS password. Never logged.
+    #[arg(long, env = "TEPAI_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// CA certificate (PEM) to verify the NATS server; turns TLS on.
+    #[arg(long, env = "TEPAI_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS.
+    #[arg(long, env = "TEPAI_NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS.
+    #[arg(long, env = "TEPAI_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+}
+
+/// The region and the rule limits.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyOptions {
+    /// City codes of the region, comma-separated.
+    #[arg(
+        long,
+        env = "TEPAI_CITIES",
+        default_value = "150100,150200",
+        value_delimiter = ','
+    )]
+    pub cities: Vec<String>,
+    /// Posts a commissioner may hold on any one day.
+    #[arg(long, env = "TEPAI_MAX_POSTS", default_value_t = 3)]
+    pub max_posts: u32,
+    /// Hours per month a commissioner's posts may add up to on any one day.
+    #[arg(long, env = "TEPAI_MAX_HOURS", default_value_t = 80)]
+    pub max_hours: u32,
+    /// Longest term of a post, in months.
+    #[arg(long, env = "TEPAI_MAX_TERM_MONTHS", default_value_t = 36)]
+    pub max_term_months: u32,
+}
+
+impl PolicyOptions {
+    /// The domain policy, or what is wrong with the options.
+    pub fn policy(&self) -> Result<Policy, String> {
+        let mut region = std::collections::BTreeSet::new();
+        for city in &self.cities {
+            let city = CityCode::parse("cities", city.trim()).map_err(|e| e.to_string())?;
+            region.insert(city);
+        }
+        if region.is_empty() {
+            return Err("cities: name at least one city code".into());
+        }
+        if self.max_posts == 0 || self.max_hours == 0 || self.max_term_months == 0 {
+            return Err("policy limits must be at least 1".into());
+        }
+        Ok(Policy {
+            region,
+            max_posts_per_commissioner: self.max_posts,
+            max_hours_per_month: self.max_hours,
+            max_term_months: self.max_term_months,
+        })
+    }
+}
+
+/// Where a node keeps its state and serves HTTP.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodeOptions {
+    /// Directory for all of the node's state.
+    #[arg(long, env = "TEPAI_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address of the HTTP query service.
+    #[arg(long, env = "TEPAI_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+}
+
+impl NodeOptions {
+    /// The event store file.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("events.db")
+    }
+
+    /// The relay's checkpoint file.
+    pub fn relay_path(&self) -> PathBuf {
+        self.data_dir.join("relay.db")
+    }
+
+    /// The views file.
+    pub fn views_path(&self) -> PathBuf {
+        self.data_dir.join("views.db")
+    }
+}

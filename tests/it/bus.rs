@@ -1,0 +1,240 @@
+//! Commands over NATS and events on JetStream, through a real nats-server
+//! and the real command node.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message;
+use tepai::app::{run_command_node, CommandNodeConfig};
+use tepai::config::{NatsOptions, NodeOptions};
+use tepai::domain::Policy;
+use tepai::wire::pb;
+use tokio_util::sync::CancellationToken;
+
+use crate::nats_server::NatsServer;
+use crate::support::*;
+
+pub struct Node {
+    pub shutdown: CancellationToken,
+    pub task: tokio::task::JoinHandle<Result<(), tepai::app::AppError>>,
+}
+
+pub fn nats_options(url: &str) -> NatsOptions {
+    NatsOptions {
+        nats_url: url.to_owned(),
+        nats_creds: None,
+        nats_token: None,
+        nats_user: None,
+        nats_password: None,
+        nats_tls_ca: None,
+        nats_tls_cert: None,
+        nats_tls_key: None,
+    }
+}
+
+pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
+    let config = CommandNodeConfig {
+        node: NodeOptions {
+            data_dir: data_dir.to_owned(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+        },
+        nats: nats_options(&nats.url()),
+        policy: Policy::default(),
+    };
+    let shutdown = CancellationToken::new();
+    let ready = CancellationToken::new();
+    let task = tokio::spawn(run_command_node(config, shutdown.clone(), ready.clone()));
+    tokio::select! {
+        _ = ready.cancelled() => {}
+        _ = tokio::time::sleep(Duration::from_secs(10)) => panic!("node did not get ready"),
+    }
+    Node { shutdown, task }
+}
+
+impl Node {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+pub async fn send(
+    client: &async_nats::Client,
+    envelope: &pb::CommandEnvelope,
+) -> pb::CommandResult {
+    let reply = client
+        .request("tepai.cmd.submit", envelope.encode_to_vec().into())
+        .await
+        .unwrap();
+    pb::CommandResult::decode(reply.payload).unwrap()
+}
+
+/// Every event in the stream, in stream order, with its headers.
+pub async fn stream_events(
+    client: &async_nats::Client,
+    expected: usize,
+) -> Vec<async_nats::jetstream::Message> {
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer.messages().await.unwrap();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while out.len() < expected {
+        match tokio::time::timeout_at(deadline, messages.next()).await {
+            Ok(Some(Ok(m))) => out.push(m),
+            _ => break,
+        }
+    }
+    // Nothing more should arrive.
+    if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(300), messages.next()).await
+    {
+        out.push(m);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_over_nats_reach_jetstream_once_in_order_with_headers() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+
+    let (c, w, p) = (id(), id(), id());
+    let mut results = Vec::new();
+    for command in [
+        register(&c, "张博", BAOTOU),
+        establish(&w, "金宇生物工作站", HOHHOT, 5),
+        appoint(&p, &c, &w, HOHHOT, 20),
+        retire(&c, "2025-06-30"),
+    ] {
+        let e = envelope(command);
+        let result = send(&client, &e).await;
+        assert_eq!(result.command_id, e.command_id);
+        results.push((e, result));
+    }
+    let resent = send(&client, &results[0].0).await;
+    assert_eq!(resent, results[0].1);
+    let garbage = send_raw(&client, b"\xff\xff not protobuf").await;
+    assert_eq!(rejected(&garbage).0, pb::RejectCode::InvalidArgument);
+    let empty = send_raw(&client, b"").await;
+    assert_eq!(rejected(&empty).0, pb::RejectCode::InvalidArgument);
+
+    let written: Vec<pb::WrittenEvent> = results
+        .iter()
+        .flat_map(|(_, r)| accepted(r).to_vec())
+        .collect();
+    assert_eq!(written.len(), 5);
+    let messages = stream_events(&client, written.len()).await;
+    assert_eq!(
+        messages.len(),
+        written.len(),
+        "the stream holds each event exactly once"
+    );
+    for (i, (message, written)) in messages.iter().zip(&written).enumerate() {
+        let envelope = pb::EventEnvelope::decode(message.payload.clone()).unwrap();
+        assert_eq!(envelope.global_position, i as u64 + 1);
+        assert_eq!(envelope.event_id, written.event_id);
+        assert_eq!(envelope.stream_id, written.stream_id);
+        assert!(envelope.event.is_some());
+        let headers = message.headers.as_ref().unwrap();
+        assert_eq!(
+            headers.get("Nats-Msg-Id").unwrap().as_str(),
+            written.event_id
+        );
+        assert_eq!(
+            headers.get("Tepai-Position").unwrap().as_str(),
+            (i + 1).to_string()
+        );
+        let (category, entity) = written.stream_id.split_once('-').unwrap();
+        assert_eq!(
+            message.subject.as_str(),
+            format!("tepai.evt.{category}.{entity}")
+        );
+    }
+    node.stop().await;
+}
+
+pub async fn send_raw(client: &async_nats::Client, bytes: &'static [u8]) -> pb::CommandResult {
+    let reply = client
+        .request("tepai.cmd.submit", bytes.into())
+        .await
+        .unwrap();
+    pb::CommandResult::decode(reply.payload).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_service_is_discoverable_with_stats() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    send(&client, &envelope(register(&id(), "张博", HOHHOT))).await;
+
+    let reply = client
+        .request("$SRV.STATS.tepai-commands", "".into())
+        .await
+        .unwrap();
+    let stats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let endpoint = &stats["endpoints"][0];
+    assert_eq!(endpoint["subject"], "tepai.cmd.submit");
+    assert_eq!(endpoint["num_requests"], 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_nats_restart_the_relay_resumes_without_loss_or_duplicates() {
+    let mut nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let mut acknowledged = 0usize;
+    for round in 0..3 {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(nats.url())
+            .await
+            .unwrap();
+        for _ in 0..20 {
+            let e = envelope(register(&id(), "张博", HOHHOT));
+            // Retry by command id until answered: the producer's contract.
+            loop {
+                match tokio::time::timeout(
+                    Duration::from_secs(2),
+                    client.request("tepai.cmd.submit", e.encode_to_vec().into()),
+                )
+                .await
+                {
+                    Ok(Ok(reply)) => {
+                        let result = pb::CommandResult::decode(reply.payload).unwrap();
+                        acknowledged += accepted(&result).len();
+                        break;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        if round < 2 {
+            nats.restart();
+        }
+    }
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let messages = stream_events(&client, acknowledged).await;
+    let positions: Vec<u64> = messages
+        .iter()
+        .map(|m| {
+            pb::EventEnvelope::decode(m.payload.clone())
+                .unwrap()
+                .global_position
+        })
+        .collect();
+    assert_eq!(positions, (1..=acknowledged as u64).collect::<Vec<_>>());
+    node.stop().await;
+}
