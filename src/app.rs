@@ -106,7 +106,8 @@ pub async fn run_command_node(
     let joined = tokio::task::spawn_blocking(move || writer.join()).await;
     relay_stop.cancel();
     let relay_result = relay_task.await;
-    client.flush().await.ok();
+    // The server may be gone already; don't wait for it forever.
+    let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
     match (service_result, joined, relay_result) {
         (Ok(Ok(())), Ok(Ok(_)), Ok(())) => Ok(()),
         (Ok(Err(error)), _, _) => Err(error.into()),

@@ -8,7 +8,9 @@
 pub mod app;
 pub mod bus;
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod local_nats;
 pub mod processor;
 pub mod store;
 pub mod telemetry;

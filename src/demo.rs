@@ -1,0 +1,406 @@
+//! The demo data set: workstations at hosts the source article names,
+//! commissioners from the region's universities and enterprises, posts
+//! across the two cities, service records, and a few commands the rules
+//! refuse. Loaded through the real command path; ids are fixed, so loading
+//! it twice is answered from the command log and writes nothing.
+
+use crate::wire::pb::{self, command_envelope::Command as C};
+
+const HOHHOT: &str = "150100";
+const BAOTOU: &str = "150200";
+
+/// A fixed, readable UUID: `kind` picks the family, `n` the member.
+fn uid(kind: u16, n: u16) -> String {
+    format!("7e9a1000-{kind:04x}-4000-8000-{n:012x}")
+}
+
+fn commissioner(n: u16) -> String {
+    uid(1, n)
+}
+fn workstation(n: u16) -> String {
+    uid(2, n)
+}
+fn post(n: u16) -> String {
+    uid(3, n)
+}
+fn service(n: u16) -> String {
+    uid(4, n)
+}
+
+/// The commands of the demo, in order, each with its fixed command id and
+/// a line saying what it shows.
+pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
+    use pb::CommissionerKind::*;
+    let mut out: Vec<(C, &'static str)> = Vec::new();
+    let commissioners: [(u16, &str, &str, &str, pb::CommissionerKind, &[&str]); 6] = [
+        (
+            1,
+            "张永锋",
+            HOHHOT,
+            "内蒙古工业大学",
+            University,
+            &["煤基固废", "新材料"],
+        ),
+        (
+            2,
+            "孙丽娜",
+            HOHHOT,
+            "内蒙古农业大学",
+            University,
+            &["种业", "草原生态"],
+        ),
+        (
+            3,
+            "王建国",
+            HOHHOT,
+            "内蒙古大学",
+            University,
+            &["生物医药", "疫苗"],
+        ),
+        (
+            4,
+            "李志强",
+            BAOTOU,
+            "包头稀土研究院",
+            ResearchInstitute,
+            &["稀土功能材料"],
+        ),
+        (
+            5,
+            "赵敏",
+            BAOTOU,
+            "内蒙古科技大学",
+            University,
+            &["冶金", "智能制造"],
+        ),
+        (
+            6,
+            "刘晓东",
+            HOHHOT,
+            "伊利集团",
+            Enterprise,
+            &["乳业", "食品安全"],
+        ),
+    ];
+    for (n, name, city, employer, kind, expertise) in commissioners {
+        out.push((
+            C::RegisterCommissioner(pb::RegisterCommissioner {
+                commissioner_id: commissioner(n),
+                name: name.into(),
+                home_city: city.into(),
+                employer: employer.into(),
+                kind: kind as i32,
+                expertise: expertise.iter().map(|s| s.to_string()).collect(),
+            }),
+            "register a commissioner",
+        ));
+    }
+    let workstations: [(u16, &str, &str, &str, u32, &[&str]); 6] = [
+        (
+            1,
+            "金宇生物特派员工作站",
+            "金宇生物技术股份有限公司",
+            HOHHOT,
+            4,
+            &["生物医药"],
+        ),
+        (
+            2,
+            "久泰新材料特派员工作站",
+            "内蒙古久泰新材料有限公司",
+            HOHHOT,
+            3,
+            &["煤化工", "固废利用"],
+        ),
+        (
+            3,
+            "蒙草种业特派员工作站",
+            "蒙草生态环境（集团）股份有限公司",
+            HOHHOT,
+            3,
+            &["种业"],
+        ),
+        (
+            4,
+            "国家乳业技术创新中心工作站",
+            "国家乳业技术创新中心",
+            HOHHOT,
+            5,
+            &["乳业"],
+        ),
+        (
+            5,
+            "北方稀土特派员工作站",
+            "中国北方稀土（集团）高科技股份有限公司",
+            BAOTOU,
+            2,
+            &["稀土"],
+        ),
+        (
+            6,
+            "包钢集团特派员工作站",
+            "包头钢铁（集团）有限责任公司",
+            BAOTOU,
+            3,
+            &["冶金"],
+        ),
+    ];
+    for (n, name, host, city, capacity, fields) in workstations {
+        out.push((
+            C::EstablishWorkstation(pb::EstablishWorkstation {
+                workstation_id: workstation(n),
+                name: name.into(),
+                host_org: host.into(),
+                host_city: city.into(),
+                capacity,
+                fields: fields.iter().map(|s| s.to_string()).collect(),
+            }),
+            "establish a workstation",
+        ));
+    }
+    for (n, city) in [(2, BAOTOU), (4, BAOTOU), (5, HOHHOT), (6, HOHHOT)] {
+        out.push((
+            C::ExtendWorkstationService(pb::ExtendWorkstationService {
+                workstation_id: workstation(n),
+                city: city.into(),
+            }),
+            "extend a workstation's service across the city border",
+        ));
+    }
+    let posts: [(u16, u16, u16, &str, &str, u32, &str, &str); 10] = [
+        (
+            1,
+            1,
+            2,
+            HOHHOT,
+            "首席技术顾问",
+            30,
+            "2026-01-01",
+            "2027-12-31",
+        ),
+        (
+            2,
+            1,
+            6,
+            BAOTOU,
+            "固废利用顾问",
+            20,
+            "2026-03-01",
+            "2027-02-28",
+        ),
+        (3, 2, 3, HOHHOT, "育种专家", 40, "2026-01-01", "2028-06-30"),
+        (
+            4,
+            3,
+            1,
+            HOHHOT,
+            "疫苗研发顾问",
+            40,
+            "2025-07-01",
+            "2026-06-30",
+        ),
+        (
+            5,
+            4,
+            5,
+            BAOTOU,
+            "稀土材料专家",
+            40,
+            "2026-01-01",
+            "2027-12-31",
+        ),
+        (
+            6,
+            4,
+            2,
+            HOHHOT,
+            "新材料顾问",
+            20,
+            "2026-05-01",
+            "2027-04-30",
+        ),
+        (
+            7,
+            5,
+            6,
+            BAOTOU,
+            "智能制造顾问",
+            30,
+            "2026-02-01",
+            "2028-01-31",
+        ),
+        (8, 5, 5, HOHHOT, "冶金顾问", 20, "2026-06-01", "2027-05-31"),
+        (
+            9,
+            6,
+            4,
+            BAOTOU,
+            "乳品质量顾问",
+            24,
+            "2026-01-01",
+            "2026-12-31",
+        ),
+        (
+            10,
+            3,
+            1,
+            HOHHOT,
+            "疫苗工艺顾问",
+            30,
+            "2027-03-01",
+            "2028-02-29",
+        ),
+    ];
+    for (n, c, w, city, role, hours, start, end) in posts {
+        out.push((
+            C::AppointPost(pb::AppointPost {
+                post_id: post(n),
+                commissioner_id: commissioner(c),
+                workstation_id: workstation(w),
+                serving_city: city.into(),
+                role: role.into(),
+                hours_per_month: hours,
+                start_date: start.into(),
+                end_date: end.into(),
+            }),
+            "appoint a post",
+        ));
+    }
+    out.push((
+        C::ExtendPostTerm(pb::ExtendPostTerm {
+            post_id: post(9),
+            end_date: "2027-06-30".into(),
+        }),
+        "extend a post's term",
+    ));
+    let services: [(u16, u16, &str, u32, &str, &str, &str); 6] = [
+        (
+            1,
+            2,
+            "2026-11-03",
+            240,
+            "包头钢铁（集团）有限责任公司",
+            BAOTOU,
+            "高炉煤气化灰渣提碳工艺诊断",
+        ),
+        (
+            2,
+            5,
+            "2026-11-05",
+            180,
+            "中国北方稀土（集团）高科技股份有限公司",
+            BAOTOU,
+            "稀土永磁材料工艺评审",
+        ),
+        (
+            3,
+            6,
+            "2026-11-10",
+            300,
+            "内蒙古久泰新材料有限公司",
+            HOHHOT,
+            "乙二醇细渣资源化方案",
+        ),
+        (
+            4,
+            8,
+            "2026-11-12",
+            120,
+            "金属材料检测中心",
+            HOHHOT,
+            "冶金废渣检测方法培训",
+        ),
+        (
+            5,
+            9,
+            "2026-11-18",
+            200,
+            "包头乳品企业",
+            BAOTOU,
+            "乳品质量追溯体系",
+        ),
+        (
+            6,
+            3,
+            "2026-11-20",
+            360,
+            "蒙草种业中心",
+            HOHHOT,
+            "全自动种苗生产线调试",
+        ),
+    ];
+    for (n, p, date, minutes, beneficiary, city, summary) in services {
+        out.push((
+            C::RecordService(pb::RecordService {
+                service_id: service(n),
+                post_id: post(p),
+                date: date.into(),
+                minutes,
+                beneficiary: beneficiary.into(),
+                beneficiary_city: city.into(),
+                summary: summary.into(),
+            }),
+            "record service delivered",
+        ));
+    }
+    // Commands the rules refuse.
+    out.push((
+        C::AppointPost(pb::AppointPost {
+            post_id: post(90),
+            commissioner_id: commissioner(1),
+            workstation_id: workstation(4),
+            serving_city: HOHHOT.into(),
+            role: "乳业顾问".into(),
+            hours_per_month: 40,
+            start_date: "2026-06-01".into(),
+            end_date: "2026-12-31".into(),
+        }),
+        "refused: 张永锋 would hold 90 hours/month",
+    ));
+    out.push((
+        C::AppointPost(pb::AppointPost {
+            post_id: post(91),
+            commissioner_id: commissioner(6),
+            workstation_id: workstation(5),
+            serving_city: BAOTOU.into(),
+            role: "稀土顾问".into(),
+            hours_per_month: 10,
+            start_date: "2026-07-01".into(),
+            end_date: "2026-12-31".into(),
+        }),
+        "refused: 北方稀土 runs at its capacity of 2",
+    ));
+    out.push((
+        C::RegisterCommissioner(pb::RegisterCommissioner {
+            commissioner_id: commissioner(92),
+            name: "周伟".into(),
+            home_city: "150600".into(),
+            employer: "鄂尔多斯企业".into(),
+            kind: Enterprise as i32,
+            expertise: vec![],
+        }),
+        "refused: Ordos is not in the default region",
+    ));
+    out.push((
+        C::WithdrawWorkstationService(pb::WithdrawWorkstationService {
+            workstation_id: workstation(2),
+            city: BAOTOU.into(),
+            end_posts: false,
+            effective_date: String::new(),
+        }),
+        "accepted: no post of 久泰 serves Baotou",
+    ));
+    out.into_iter()
+        .enumerate()
+        .map(|(i, (command, note))| {
+            let envelope = pb::CommandEnvelope {
+                command_id: uid(9, u16::try_from(i).unwrap_or(u16::MAX)),
+                expected_version: None,
+                actor: "demo".into(),
+                correlation_id: "demo-load".into(),
+                command: Some(command),
+            };
+            (envelope, note)
+        })
+        .collect()
+}
