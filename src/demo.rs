@@ -4,6 +4,9 @@
 //! refuse. Loaded through the real command path; ids are fixed, so loading
 //! it twice is answered from the command log and writes nothing.
 
+// The data set reads best as tables of tuples.
+#![allow(clippy::type_complexity)]
+
 use crate::wire::pb::{self, command_envelope::Command as C};
 
 const HOHHOT: &str = "150100";

@@ -2,6 +2,9 @@
 //! interfaces against real SQLite files (and, for the bus, a real
 //! nats-server started per suite).
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used)]
+
 mod bad_input;
 mod bus;
 mod crash;
