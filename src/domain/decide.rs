@@ -219,8 +219,9 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
-    /// `PostEnded` for every post in `ids` still running after `last_day`,
-    /// in appointment order.
+    /// `PostEnded` for every post in `ids` still running after `last_day`
+    /// (one already ended, but on a later day, included), in appointment
+    /// order.
     fn end_running_posts<'p>(
         &self,
         ids: impl IntoIterator<Item = &'p PostId>,
@@ -229,7 +230,7 @@ impl<'a> Ctx<'a> {
     ) -> Vec<Event> {
         ids.into_iter()
             .filter_map(|id| self.state.post(*id).map(|p| (id, p)))
-            .filter(|(_, p)| !p.is_ended() && p.end > last_day)
+            .filter(|(_, p)| p.last_day() > last_day)
             .map(|(id, _)| Event::PostEnded {
                 post_id: *id,
                 end_date: last_day,

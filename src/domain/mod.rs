@@ -14,6 +14,8 @@ mod load;
 mod policy;
 mod rejection;
 mod state;
+#[cfg(test)]
+mod tests;
 mod types;
 
 pub use command::*;
