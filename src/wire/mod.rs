@@ -20,6 +20,7 @@ use crate::domain::FieldError;
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/tepai.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/tepai.v1.serde.rs"));
 }
 
 /// Largest command envelope tepai decodes. A real command is well under
