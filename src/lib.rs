@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod local_nats;
 pub mod processor;
+pub mod projection;
 pub mod store;
 pub mod telemetry;
 pub mod wire;

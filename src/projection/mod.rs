@@ -1,0 +1,201 @@
+//! The views (projections) in SQLite, fed by the events on the bus.
+//!
+//! [`Projection`] owns the write connection: the JetStream consumer hands it
+//! batches of [`pb::EventEnvelope`]s in global-position order, possibly with
+//! redeliveries, and it applies each batch in one transaction together with
+//! its checkpoint row. [`Views`] are read-only connections that answer the
+//! queries of `query.proto`, as of any position up to the checkpoint.
+//!
+//! Architecture invariant: the views file is derived data. Everything in it
+//! can be rebuilt from the event store, so it runs with
+//! `synchronous=NORMAL`, and a batch is applied whole or not at all.
+
+mod apply;
+mod query;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+pub use query::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+use crate::wire::{self, pb};
+
+/// How long a connection waits for another one's lock before giving up.
+/// Long enough to ride out a large batch commit.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the views could not be opened or a batch could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    /// SQLite reported an error.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Filesystem error, e.g. creating the parent directory.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file's schema is not the one this build reads.
+    #[error("views schema version {found}, this build knows {known}: rebuild the views or use the matching build")]
+    SchemaVersion {
+        /// Version found in the file.
+        found: i64,
+        /// Latest version this build knows.
+        known: i64,
+    },
+    /// An envelope does not continue the checkpoint: events were lost on
+    /// the way. Nothing of the batch was applied; fetch from `expected`.
+    #[error("gap in the event sequence: expected position {expected}, got {got}")]
+    Gap {
+        /// The position that had to come next (checkpoint + 1).
+        expected: u64,
+        /// The position received instead.
+        got: u64,
+    },
+    /// An envelope carries no event, or one that does not decode. Nothing of
+    /// the batch was applied.
+    #[error("event at position {position} cannot be decoded: {reason}")]
+    Undecodable {
+        /// Global position of the envelope.
+        position: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An event contradicts the views (e.g. it names a post they do not
+    /// hold). The store never writes such an event; nothing of the batch
+    /// was applied.
+    #[error("event at position {position} does not fit the views: {reason}")]
+    Inconsistent {
+        /// Global position of the event.
+        position: u64,
+        /// What does not fit.
+        reason: String,
+    },
+    /// Stored data is not what this code wrote.
+    #[error("views are corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// What [`Projection::apply_batch`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOutcome {
+    /// Events applied.
+    pub applied: usize,
+    /// Envelopes at or below the checkpoint, ignored as redeliveries.
+    pub skipped: usize,
+    /// The checkpoint after the batch.
+    pub checkpoint: u64,
+}
+
+/// The writer of the views: owns the only write connection to the file.
+#[derive(Debug)]
+pub struct Projection {
+    conn: Connection,
+    /// Mirror of the checkpoint row, updated only after a commit.
+    checkpoint: u64,
+}
+
+impl Projection {
+    /// Opens (creating if missing, with its parent directory) the views at
+    /// `path`, switches them to WAL and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Self, ProjectionError> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)?;
+            }
+        }
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Refuse a newer schema before changing anything about the file.
+        let found = schema::current_version(&conn)?;
+        if found > schema::latest_version() {
+            return Err(ProjectionError::SchemaVersion {
+                found,
+                known: schema::latest_version(),
+            });
+        }
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Without WAL, every query would block the consumer.
+            return Err(ProjectionError::Corrupt(format!(
+                "could not switch journal_mode to WAL (got {mode})"
+            )));
+        }
+        // Views can be rebuilt from the store, so losing the last commits to
+        // a power cut costs a redelivery, not data.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        schema::migrate(&mut conn)?;
+        let checkpoint = schema::read_checkpoint(&conn)?;
+        tracing::debug!(path = %path.display(), checkpoint, "opened views");
+        Ok(Self { conn, checkpoint })
+    }
+
+    /// The last applied global position (0 = none).
+    pub fn checkpoint(&self) -> u64 {
+        self.checkpoint
+    }
+
+    /// Applies a batch in ONE transaction together with the checkpoint row.
+    ///
+    /// Envelopes at or below the running checkpoint are skipped (JetStream
+    /// redeliveries and duplicates). Every other envelope must be exactly
+    /// checkpoint + 1, else [`ProjectionError::Gap`]. The batch is all or
+    /// nothing: on a gap, an undecodable envelope or any other error, none
+    /// of it is applied, not even the contiguous prefix, so the caller
+    /// simply fetches again from `checkpoint() + 1`.
+    pub fn apply_batch(
+        &mut self,
+        events: &[pb::EventEnvelope],
+    ) -> Result<ApplyOutcome, ProjectionError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut at = self.checkpoint;
+        let (mut applied, mut skipped) = (0, 0);
+        for envelope in events {
+            let position = envelope.global_position;
+            if position == 0 {
+                return Err(ProjectionError::Undecodable {
+                    position,
+                    reason: "global_position is 0; positions start at 1".to_owned(),
+                });
+            }
+            if position <= at {
+                skipped += 1;
+                continue;
+            }
+            if position != at + 1 {
+                return Err(ProjectionError::Gap {
+                    expected: at + 1,
+                    got: position,
+                });
+            }
+            let event = envelope
+                .event
+                .clone()
+                .ok_or(wire::DecodeError::MissingOneof("event"))
+                .and_then(wire::event_from_pb)
+                .map_err(|e| ProjectionError::Undecodable {
+                    position,
+                    reason: e.to_string(),
+                })?;
+            apply::apply(&tx, position, &event)?;
+            at = position;
+            applied += 1;
+        }
+        if applied > 0 {
+            schema::write_checkpoint(&tx, at)?;
+            tx.commit()?;
+            self.checkpoint = at;
+        }
+        Ok(ApplyOutcome {
+            applied,
+            skipped,
+            checkpoint: self.checkpoint,
+        })
+    }
+}
