@@ -1,15 +1,22 @@
-//! The composition root: opens the store, starts the writer, the command
-//! service and the relay, and stops them in order on shutdown.
+//! The composition root: starts the parts of a node for its roles and
+//! stops them in order. The command role is the writer, the command service
+//! and the relay; the query role is the projector, the NATS query service
+//! and HTTP. `tepai up` runs both in one process.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::projector::Projector;
 use crate::bus::{self, command_service, relay::Relay};
 use crate::config::{NatsOptions, NodeOptions};
 use crate::domain::Policy;
 use crate::processor::writer::{CommandWriter, WriterOptions};
 use crate::processor::{Processor, ProcessorError};
+use crate::query::{self, QueryService, StatusSources};
 use crate::store::{EventStore, StoreError, StoreOptions};
 
 /// Why the node could not start or stopped with an error.
@@ -20,6 +27,14 @@ pub enum AppError {
     DataDir {
         /// Which.
         path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The HTTP address cannot be bound.
+    #[error("HTTP address {addr}: {source}")]
+    Http {
+        /// Which.
+        addr: SocketAddr,
         /// Why.
         source: std::io::Error,
     },
@@ -37,9 +52,9 @@ pub enum AppError {
     Crashed(&'static str),
 }
 
-/// Everything a command node needs.
+/// Everything a node needs.
 #[derive(Debug, Clone)]
-pub struct CommandNodeConfig {
+pub struct NodeConfig {
     /// Data directory and HTTP address.
     pub node: NodeOptions,
     /// How to reach NATS.
@@ -48,19 +63,49 @@ pub struct CommandNodeConfig {
     pub policy: Policy,
 }
 
-/// Runs the command side (writer, command service, relay) until
-/// `shutdown`, then drains in-flight commands, flushes the relay and
-/// returns. `ready` is cancelled once the node answers commands.
-pub async fn run_command_node(
-    config: CommandNodeConfig,
-    shutdown: CancellationToken,
-    ready: CancellationToken,
-) -> Result<(), AppError> {
-    let data_dir = &config.node.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|source| AppError::DataDir {
-        path: data_dir.display().to_string(),
+/// Which parts a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    /// Writer, command service, relay.
+    pub command: bool,
+    /// Projector, query service on NATS and HTTP.
+    pub query: bool,
+}
+
+impl Roles {
+    /// Everything in one process.
+    pub const ALL: Roles = Roles {
+        command: true,
+        query: true,
+    };
+}
+
+/// What a started node tells its caller.
+#[derive(Debug, Clone, Copy)]
+pub struct Started {
+    /// The bound HTTP address, when the query role runs.
+    pub http_addr: Option<SocketAddr>,
+}
+
+fn data_dir_error(config: &NodeConfig) -> impl Fn(std::io::Error) -> AppError + '_ {
+    move |source| AppError::DataDir {
+        path: config.node.data_dir.display().to_string(),
         source,
-    })?;
+    }
+}
+
+struct CommandRole {
+    writer: CommandWriter,
+    service: JoinHandle<Result<(), bus::BusError>>,
+    service_stop: CancellationToken,
+    relay: JoinHandle<()>,
+    relay_stop: CancellationToken,
+}
+
+async fn start_command_role(
+    config: &NodeConfig,
+    client: &async_nats::Client,
+) -> Result<(CommandRole, StatusSources), AppError> {
     let store_path = config.node.store_path();
     let processor = tokio::task::spawn_blocking({
         let store_path = store_path.clone();
@@ -73,46 +118,150 @@ pub async fn run_command_node(
     .await
     .map_err(|_| AppError::Crashed("store loader"))??;
     tracing::info!(head = processor.head(), store = %store_path.display(), "event store open");
-
-    let writer = CommandWriter::spawn(processor, WriterOptions::default()).map_err(|source| {
-        AppError::DataDir {
-            path: data_dir.display().to_string(),
-            source,
-        }
-    })?;
-    let client = bus::connect(&config.nats, "tepai-command").await?;
-    let js = async_nats::jetstream::new(client.clone());
-    let relay = Relay::open(js, &store_path, &config.node.relay_path()).await?;
-
+    let writer = CommandWriter::spawn(processor, WriterOptions::default())
+        .map_err(data_dir_error(config))?;
+    let relay = Relay::open(
+        async_nats::jetstream::new(client.clone()),
+        &store_path,
+        &config.node.relay_path(),
+    )
+    .await?;
+    let sources = StatusSources {
+        store_head: Some(writer.handle().committed()),
+        relay: Some(relay.published()),
+        projector: tokio::sync::watch::channel(Default::default()).1,
+    };
     let service_stop = CancellationToken::new();
     let relay_stop = CancellationToken::new();
-    let service = tokio::spawn(command_service::serve(
-        client.clone(),
-        writer.handle(),
-        service_stop.clone(),
-    ));
-    let relay_task = tokio::spawn(relay.run(Some(writer.handle().committed()), relay_stop.clone()));
-    // The service registers its endpoint before answering; give it a moment
-    // so `ready` means "requests are being taken".
+    let service = tokio::spawn(
+        command_service::start(client.clone(), writer.handle(), service_stop.clone()).await?,
+    );
+    let relay = tokio::spawn(relay.run(Some(writer.handle().committed()), relay_stop.clone()));
+    Ok((
+        CommandRole {
+            writer,
+            service,
+            service_stop,
+            relay,
+            relay_stop,
+        },
+        sources,
+    ))
+}
+
+impl CommandRole {
+    /// Stops taking commands, answers those in flight, flushes the relay.
+    async fn stop(self) -> Result<(), AppError> {
+        self.service_stop.cancel();
+        let service = self.service.await;
+        // Every handle but the writer's own is gone now; join drains the queue.
+        let writer = self.writer;
+        let joined = tokio::task::spawn_blocking(move || writer.join()).await;
+        self.relay_stop.cancel();
+        let relay = self.relay.await;
+        match (service, joined, relay) {
+            (Ok(Ok(())), Ok(Ok(_)), Ok(())) => Ok(()),
+            (Ok(Err(error)), _, _) => Err(error.into()),
+            (Err(_), _, _) => Err(AppError::Crashed("command service")),
+            (_, _, Err(_)) => Err(AppError::Crashed("relay")),
+            (_, _, _) => Err(AppError::Crashed("command writer")),
+        }
+    }
+}
+
+/// Runs a node with `roles` until `shutdown`, then stops its parts in
+/// order: commands drained, relay flushed, views checkpointed. `started`
+/// hears once the node answers.
+pub async fn run(
+    config: NodeConfig,
+    roles: Roles,
+    shutdown: CancellationToken,
+    started: Option<oneshot::Sender<Started>>,
+) -> Result<(), AppError> {
+    std::fs::create_dir_all(&config.node.data_dir).map_err(data_dir_error(&config))?;
+    let metrics = crate::telemetry::metrics();
+    let client = bus::connect(&config.nats, "tepai").await?;
+
+    let mut sources = None;
+    let mut relay_published = None;
+    let command = if roles.command {
+        let (role, command_sources) = start_command_role(&config, &client).await?;
+        relay_published = command_sources.relay.clone();
+        sources = Some(command_sources);
+        Some(role)
+    } else {
+        None
+    };
+
+    let mut query_parts = None;
+    let mut http_addr = None;
+    if roles.query {
+        let js = async_nats::jetstream::new(client.clone());
+        let projector = Projector::open(js, &config.node.views_path(), "tepai-views").await?;
+        let mut status = sources.take().unwrap_or(StatusSources {
+            store_head: None,
+            relay: None,
+            projector: projector.progress(),
+        });
+        status.projector = projector.progress();
+        let progress = projector.progress();
+        let queries = QueryService::new(
+            config.node.views_path(),
+            config.policy.region.clone(),
+            status,
+        );
+        let stop = CancellationToken::new();
+        let projector_task = tokio::spawn(projector.run(stop.clone()));
+        let nats_task =
+            tokio::spawn(query::nats::start(client.clone(), queries.clone(), stop.clone()).await?);
+        let (bound, serve) =
+            query::http::bind(config.node.http_addr, queries, metrics, stop.clone())
+                .await
+                .map_err(|source| AppError::Http {
+                    addr: config.node.http_addr,
+                    source,
+                })?;
+        tracing::info!(http = %bound, "HTTP query service listening");
+        http_addr = Some(bound);
+        let http_task = tokio::spawn(serve);
+        query_parts = Some((stop, progress, projector_task, nats_task, http_task));
+    }
+
     client.flush().await.map_err(bus::BusError::nats)?;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    ready.cancel();
+    if let Some(started) = started {
+        let _ = started.send(Started { http_addr });
+    }
 
     shutdown.cancelled().await;
-    tracing::info!("shutting down: draining commands");
-    service_stop.cancel();
-    let service_result = service.await;
-    // Every handle but the writer's own is gone now; join drains the queue.
-    let joined = tokio::task::spawn_blocking(move || writer.join()).await;
-    relay_stop.cancel();
-    let relay_result = relay_task.await;
+    tracing::info!("shutting down");
+    let mut result = Ok(());
+    if let Some(command) = command {
+        result = command.stop().await;
+    }
+    if let Some((stop, mut progress, projector, nats, http)) = query_parts {
+        // Let the views take in what the relay just flushed, briefly.
+        if let Some(relay) = relay_published {
+            let flushed = *relay.borrow();
+            let caught_up = async {
+                while progress.borrow().checkpoint < flushed {
+                    if progress.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), caught_up).await;
+        }
+        stop.cancel();
+        let (projector, nats, http) = tokio::join!(projector, nats, http);
+        if result.is_ok() {
+            result = match (projector, nats, http) {
+                (Ok(()), Ok(Ok(())), Ok(Ok(()))) => Ok(()),
+                (_, Ok(Err(error)), _) => Err(error.into()),
+                _ => Err(AppError::Crashed("query service")),
+            };
+        }
+    }
     // The server may be gone already; don't wait for it forever.
     let _ = tokio::time::timeout(Duration::from_secs(2), client.flush()).await;
-    match (service_result, joined, relay_result) {
-        (Ok(Ok(())), Ok(Ok(_)), Ok(())) => Ok(()),
-        (Ok(Err(error)), _, _) => Err(error.into()),
-        (Err(_), _, _) => Err(AppError::Crashed("command service")),
-        (_, _, Err(_)) => Err(AppError::Crashed("relay")),
-        (_, _, _) => Err(AppError::Crashed("command writer")),
-    }
+    result
 }

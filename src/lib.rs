@@ -13,6 +13,7 @@ pub mod domain;
 pub mod local_nats;
 pub mod processor;
 pub mod projection;
+pub mod query;
 pub mod store;
 pub mod telemetry;
 pub mod wire;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use prost::Message;
 use tokio_util::sync::CancellationToken;
 
-use tepai::app::{run_command_node, CommandNodeConfig};
+use tepai::app::{self, NodeConfig, Roles};
 use tepai::config::{NatsOptions, NodeOptions, PolicyOptions};
 use tepai::telemetry::{self, LogFormat};
 use tepai::wire::pb;
@@ -47,6 +47,29 @@ enum Command {
         #[command(flatten)]
         policy: PolicyOptions,
     },
+    /// Run one role, for deployment apart: `command` (writer, command
+    /// service, relay; owns the event store) or `query` (views fed from
+    /// JetStream, NATS and HTTP queries; needs only NATS).
+    ///
+    /// Example: tepai serve query --http-addr 0.0.0.0:8080
+    Serve {
+        /// Which role.
+        role: Role,
+        #[command(flatten)]
+        node: NodeOptions,
+        #[command(flatten)]
+        nats: NatsOptions,
+        #[command(flatten)]
+        policy: PolicyOptions,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Role {
+    /// Writer, command service and relay.
+    Command,
+    /// Projector and query service.
+    Query,
 }
 
 fn main() -> ExitCode {
@@ -96,35 +119,68 @@ async fn run(command: Command) -> anyhow::Result<()> {
             node,
             nats,
             policy,
+        } => run_node(Roles::ALL, demo, node, nats, policy).await,
+        Command::Serve {
+            role,
+            node,
+            nats,
+            policy,
         } => {
-            let policy = policy.policy().map_err(anyhow::Error::msg)?;
-            std::fs::create_dir_all(&node.data_dir)
-                .with_context(|| format!("creating {}", node.data_dir.display()))?;
-            let _local_nats = tepai::local_nats::ensure(&nats.nats_url, &node.data_dir)?;
-            let shutdown = CancellationToken::new();
-            let ready = CancellationToken::new();
-            cancel_on_signal(shutdown.clone());
-            let config = CommandNodeConfig {
-                node,
-                nats: nats.clone(),
-                policy,
+            let roles = Roles {
+                command: matches!(role, Role::Command),
+                query: matches!(role, Role::Query),
             };
-            let node_task = tokio::spawn(run_command_node(config, shutdown.clone(), ready.clone()));
-            tokio::select! {
-                _ = ready.cancelled() => {}
-                _ = shutdown.cancelled() => {}
-            }
-            if demo && !shutdown.is_cancelled() {
-                if let Err(error) = load_demo(&nats).await {
-                    tracing::error!(%error, "demo data set could not be loaded");
-                }
-            }
-            tracing::info!("tepai is up; Ctrl-C stops it");
-            node_task.await.context("the node task panicked")??;
-            tracing::info!("stopped cleanly");
-            Ok(())
+            run_node(roles, false, node, nats, policy).await
         }
     }
+}
+
+async fn run_node(
+    roles: Roles,
+    demo: bool,
+    node: NodeOptions,
+    nats: NatsOptions,
+    policy: PolicyOptions,
+) -> anyhow::Result<()> {
+    let policy = policy.policy().map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&node.data_dir)
+        .with_context(|| format!("creating {}", node.data_dir.display()))?;
+    // Only `up` may start a server of its own: a deployed role must find
+    // the cluster it was pointed at.
+    let _local_nats = if roles == Roles::ALL {
+        tepai::local_nats::ensure(&nats.nats_url, &node.data_dir)?
+    } else {
+        None
+    };
+    let shutdown = CancellationToken::new();
+    cancel_on_signal(shutdown.clone());
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let config = NodeConfig {
+        node,
+        nats: nats.clone(),
+        policy,
+    };
+    let node_task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
+    let started = tokio::select! {
+        started = started_rx => started.ok(),
+        _ = shutdown.cancelled() => None,
+    };
+    if let Some(started) = started {
+        if demo {
+            if let Err(error) = load_demo(&nats).await {
+                tracing::error!(%error, "demo data set could not be loaded");
+            }
+        }
+        match started.http_addr {
+            Some(addr) => {
+                tracing::info!("tepai is up; HTTP on http://{addr}/v1/assignments; Ctrl-C stops it")
+            }
+            None => tracing::info!("tepai is up; Ctrl-C stops it"),
+        }
+    }
+    node_task.await.context("the node task panicked")??;
+    tracing::info!("stopped cleanly");
+    Ok(())
 }
 
 async fn load_demo(nats: &NatsOptions) -> anyhow::Result<()> {

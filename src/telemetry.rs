@@ -27,3 +27,17 @@ pub fn init(format: LogFormat) {
             .try_init(),
     };
 }
+
+/// The process-wide Prometheus recorder, installed on first use. `None` if
+/// another recorder was installed first.
+pub fn metrics() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .ok()
+        })
+        .clone()
+}

@@ -22,13 +22,15 @@ pub const SERVICE_NAME: &str = "tepai-commands";
 /// reading from NATS until one finishes, so memory stays bounded.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
-/// Serves commands until `shutdown`; then stops taking requests and waits
-/// for those in flight to be answered.
-pub async fn serve(
+/// Registers the service and its endpoint, then returns the future that
+/// serves commands until `shutdown` (then stops taking requests and waits
+/// for those in flight to be answered). Registration is done when this
+/// returns, so a caller can announce readiness before spawning the future.
+pub async fn start(
     client: async_nats::Client,
     writer: WriterHandle,
     shutdown: CancellationToken,
-) -> Result<(), BusError> {
+) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     use async_nats::service::ServiceExt;
     let service = client
         .service_builder()
@@ -42,23 +44,24 @@ pub async fn serve(
         .add(SUBMIT_SUBJECT)
         .await
         .map_err(BusError::nats)?;
+    client.flush().await.map_err(BusError::nats)?;
     tracing::info!(subject = SUBMIT_SUBJECT, "command service ready");
-
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let tasks = TaskTracker::new();
-    loop {
-        let request = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            request = endpoint.next() => match request {
-                Some(request) => request,
-                None => break,
-            },
-        };
-        let Ok(permit) = in_flight.clone().acquire_owned().await else {
-            break;
-        };
-        let writer = writer.clone();
-        tasks.spawn(async move {
+    Ok(async move {
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let tasks = TaskTracker::new();
+        loop {
+            let request = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                request = endpoint.next() => match request {
+                    Some(request) => request,
+                    None => break,
+                },
+            };
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
+            };
+            let writer = writer.clone();
+            tasks.spawn(async move {
             let bytes = request.message.payload.as_ref();
             let result = match wire::decode_envelope(bytes) {
                 Ok(envelope) => writer.submit(envelope).await,
@@ -72,9 +75,10 @@ pub async fn serve(
             }
             drop(permit);
         });
-    }
-    tasks.close();
-    tasks.wait().await;
-    service.stop().await.map_err(BusError::nats)?;
-    Ok(())
+        }
+        tasks.close();
+        tasks.wait().await;
+        service.stop().await.map_err(BusError::nats)?;
+        Ok(())
+    })
 }

@@ -2,6 +2,7 @@
 //! publishes committed events to JetStream (the transactional outbox).
 
 pub mod command_service;
+pub mod projector;
 pub mod relay;
 
 use std::time::Duration;
@@ -36,6 +37,14 @@ pub enum BusError {
     /// The event store failed.
     #[error("event store: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The views saw a gap in positions: events are missing upstream.
+    #[error("gap in the event stream: expected position {expected}, got {got}")]
+    Gap {
+        /// The position that had to come next.
+        expected: u64,
+        /// The position that came.
+        got: u64,
+    },
     /// A local checkpoint file failed.
     #[error("checkpoint: {0}")]
     Checkpoint(#[from] rusqlite::Error),

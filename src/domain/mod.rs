@@ -27,9 +27,9 @@ pub use state::{
     evolve, Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus,
 };
 pub use types::{
-    limits, parse_date, parse_date_or, parse_tags, Capacity, CityCode, CommissionerId, Date,
-    FieldError, HoursPerMonth, Lines, Minutes, PostId, ServiceId, StreamId, Text, WorkstationId,
-    MAX_DATE, MIN_DATE,
+    excerpt, limits, parse_date, parse_date_or, parse_tags, Capacity, CityCode, CommissionerId,
+    Date, FieldError, HoursPerMonth, Lines, Minutes, PostId, ServiceId, StreamId, Text,
+    WorkstationId, MAX_DATE, MIN_DATE,
 };
 
 /// The date in the region (UTC+8, no daylight saving) at `unix_ms`.

@@ -48,7 +48,7 @@ fn parse_uuid(field: &'static str, value: &str) -> Result<Uuid, FieldError> {
 }
 
 /// The first characters of a bad value, safe to echo in a message.
-pub(crate) fn excerpt(value: &str) -> String {
+pub fn excerpt(value: &str) -> String {
     const MAX: usize = 40;
     let clean: String = value
         .chars()

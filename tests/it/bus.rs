@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
-use tepai::app::{run_command_node, CommandNodeConfig};
+use tepai::app::{self, NodeConfig, Roles};
 use tepai::config::{NatsOptions, NodeOptions};
 use tepai::domain::Policy;
 use tepai::wire::pb;
@@ -17,6 +17,7 @@ use crate::support::*;
 pub struct Node {
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<Result<(), tepai::app::AppError>>,
+    pub http: std::net::SocketAddr,
 }
 
 pub fn nats_options(url: &str) -> NatsOptions {
@@ -33,7 +34,11 @@ pub fn nats_options(url: &str) -> NatsOptions {
 }
 
 pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
-    let config = CommandNodeConfig {
+    start_roles(nats, data_dir, Roles::ALL).await
+}
+
+pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: Roles) -> Node {
+    let config = NodeConfig {
         node: NodeOptions {
             data_dir: data_dir.to_owned(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -42,13 +47,20 @@ pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
         policy: Policy::default(),
     };
     let shutdown = CancellationToken::new();
-    let ready = CancellationToken::new();
-    let task = tokio::spawn(run_command_node(config, shutdown.clone(), ready.clone()));
-    tokio::select! {
-        _ = ready.cancelled() => {}
-        _ = tokio::time::sleep(Duration::from_secs(10)) => panic!("node did not get ready"),
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
+    let started = tokio::time::timeout(Duration::from_secs(10), started_rx)
+        .await
+        .expect("node did not start in 10 s")
+        .expect("node failed to start");
+    let http = started
+        .http_addr
+        .unwrap_or_else(|| "127.0.0.1:9".parse().unwrap());
+    Node {
+        shutdown,
+        task,
+        http,
     }
-    Node { shutdown, task }
 }
 
 impl Node {

@@ -8,7 +8,9 @@
 mod bad_input;
 mod bus;
 mod crash;
+mod http_client;
 mod nats_server;
 mod processor;
 mod purity;
 mod support;
+mod views;

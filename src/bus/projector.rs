@@ -1,0 +1,233 @@
+//! The projector: a durable JetStream consumer that feeds the SQLite views.
+//! Each fetched batch is applied in one transaction with its checkpoint,
+//! then acknowledged; redeliveries are skipped by position, and a gap in
+//! positions stops it with an error instead of being skipped.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::{self, AckKind};
+use futures::StreamExt;
+use prost::Message;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::relay::ensure_stream;
+use super::{BusError, EVENTS_STREAM};
+use crate::projection::{Projection, ProjectionError};
+use crate::wire::pb;
+
+/// Most events applied in one transaction.
+pub const PROJECTOR_BATCH: usize = 1000;
+
+/// Where the projector stands, for the status view and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectorProgress {
+    /// Last position applied to the views.
+    pub checkpoint: u64,
+    /// Last position known to be in the stream.
+    pub stream_last: u64,
+    /// A gap seen and not yet healed: (expected, got).
+    pub gap: Option<(u64, u64)>,
+}
+
+/// Feeds the views from `TEPAI_EVENTS`.
+pub struct Projector {
+    js: jetstream::Context,
+    consumer_name: String,
+    consumer: PullConsumer,
+    projection: Arc<Mutex<Projection>>,
+    progress: watch::Sender<ProjectorProgress>,
+}
+
+impl std::fmt::Debug for Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Projector")
+            .field("consumer", &self.consumer_name)
+            .field("progress", &*self.progress.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+fn projection_error(error: ProjectionError) -> BusError {
+    BusError::Nats(format!("views: {error}"))
+}
+
+/// (Re)creates the durable consumer so it delivers from `after + 1`. The
+/// relay keeps stream sequence equal to global position, so the start
+/// sequence is the position; a mismatch shows up as a gap, never a skip.
+async fn consumer_from(
+    js: &jetstream::Context,
+    name: &str,
+    after: u64,
+) -> Result<PullConsumer, BusError> {
+    let stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
+    if let Ok(mut existing) = stream.get_consumer::<pull::Config>(name).await {
+        let floor = existing
+            .info()
+            .await
+            .map_err(BusError::nats)?
+            .ack_floor
+            .stream_sequence;
+        if floor <= after {
+            return Ok(existing);
+        }
+        tracing::warn!(
+            consumer = name,
+            floor,
+            after,
+            "the views are behind their consumer; restarting it from the views' checkpoint"
+        );
+        stream.delete_consumer(name).await.map_err(BusError::nats)?;
+    }
+    let deliver_policy = if after == 0 {
+        DeliverPolicy::All
+    } else {
+        DeliverPolicy::ByStartSequence {
+            start_sequence: after + 1,
+        }
+    };
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some(name.to_owned()),
+            description: Some("tepai views".to_owned()),
+            ack_policy: AckPolicy::All,
+            deliver_policy,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            ..Default::default()
+        })
+        .await
+        .map_err(BusError::nats)
+}
+
+impl Projector {
+    /// Opens the views at `views_path` and the durable consumer
+    /// `consumer_name` (one per views file: a query node has its own).
+    pub async fn open(
+        js: jetstream::Context,
+        views_path: &Path,
+        consumer_name: &str,
+    ) -> Result<Self, BusError> {
+        ensure_stream(&js).await?;
+        let projection = Projection::open(views_path).map_err(projection_error)?;
+        let checkpoint = projection.checkpoint();
+        let consumer = consumer_from(&js, consumer_name, checkpoint).await?;
+        tracing::info!(checkpoint, consumer = consumer_name, "projector resumes");
+        let (progress, _) = watch::channel(ProjectorProgress {
+            checkpoint,
+            stream_last: checkpoint,
+            gap: None,
+        });
+        Ok(Self {
+            js,
+            consumer_name: consumer_name.to_owned(),
+            consumer,
+            projection: Arc::new(Mutex::new(projection)),
+            progress,
+        })
+    }
+
+    /// Follows the projector's progress.
+    pub fn progress(&self) -> watch::Receiver<ProjectorProgress> {
+        self.progress.subscribe()
+    }
+
+    /// Fetches what is waiting (up to a batch, up to 250 ms) and applies it.
+    /// Returns how many events were applied.
+    pub async fn run_once(&mut self) -> Result<usize, BusError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(PROJECTOR_BATCH)
+            .expires(Duration::from_millis(250))
+            .messages()
+            .await
+            .map_err(BusError::nats)?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            messages.push(message.map_err(BusError::nats)?);
+        }
+        let Some(last) = messages.last() else {
+            return Ok(0);
+        };
+        let pending = last.info().map(|i| i.pending).unwrap_or(0);
+
+        let mut envelopes = Vec::with_capacity(messages.len());
+        for message in &messages {
+            let envelope = pb::EventEnvelope::decode(message.payload.as_ref()).map_err(|e| {
+                let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+                BusError::Nats(format!(
+                    "stream message {sequence} is not an EventEnvelope: {e}"
+                ))
+            })?;
+            envelopes.push(envelope);
+        }
+        let projection = self.projection.clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut projection = projection
+                .lock()
+                .map_err(|_| BusError::Nats("projection lock poisoned".into()))?;
+            projection.apply_batch(&envelopes).map_err(|e| match e {
+                ProjectionError::Gap { expected, got } => BusError::Gap { expected, got },
+                other => projection_error(other),
+            })
+        })
+        .await
+        .map_err(|e| BusError::Nats(format!("projection task failed: {e}")));
+
+        match outcome.and_then(|r| r) {
+            Ok(outcome) => {
+                last.ack_with(AckKind::Ack).await.map_err(BusError::nats)?;
+                let stream_last = outcome.checkpoint + pending;
+                self.progress.send_replace(ProjectorProgress {
+                    checkpoint: outcome.checkpoint,
+                    stream_last,
+                    gap: None,
+                });
+                metrics::gauge!("tepai_projection_checkpoint").set(outcome.checkpoint as f64);
+                metrics::gauge!("tepai_projection_lag").set(pending as f64);
+                metrics::histogram!("tepai_projection_batch_size").record(outcome.applied as f64);
+                Ok(outcome.applied)
+            }
+            Err(BusError::Gap { expected, got }) => {
+                tracing::error!(expected, got, "gap in the event stream; the views stop here until it is filled (tepai ops republish)");
+                self.progress.send_modify(|p| p.gap = Some((expected, got)));
+                // Ask again from the missing position: if the stream has it
+                // (a consumer that drifted), this heals; if not, it stays
+                // reported.
+                self.consumer = consumer_from(&self.js, &self.consumer_name, expected - 1).await?;
+                Err(BusError::Gap { expected, got })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Runs until `shutdown`, retrying with a backoff after errors.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let round = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                round = self.run_once() => round,
+            };
+            match round {
+                Ok(_) => backoff = Duration::from_millis(100),
+                Err(error) => {
+                    tracing::warn!(%error, "projector round failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        tracing::info!(
+            checkpoint = self.progress.borrow().checkpoint,
+            "projector stopped"
+        );
+    }
+}

@@ -1,0 +1,196 @@
+//! The query service: answers the views over NATS (`tepai.query.<view>`,
+//! protobuf) and HTTP/JSON, from SQLite connections kept off the async
+//! threads.
+
+pub mod http;
+pub mod nats;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use crate::bus::projector::ProjectorProgress;
+use crate::domain::{region_date, CityCode, Date};
+use crate::projection::{QueryError, Views};
+use crate::wire::pb;
+
+/// Where the status view learns the positions of the other parts. A query
+/// node on its own knows only its projector; `tepai up` knows them all.
+#[derive(Debug, Clone)]
+pub struct StatusSources {
+    /// The event store's committed head, when the writer runs here.
+    pub store_head: Option<watch::Receiver<u64>>,
+    /// The relay's acknowledged position, when the relay runs here.
+    pub relay: Option<watch::Receiver<u64>>,
+    /// The projector feeding this node's views.
+    pub projector: watch::Receiver<ProjectorProgress>,
+}
+
+/// Read-only connections to the views, reused across requests.
+#[derive(Debug)]
+struct ViewsPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Views>>,
+}
+
+impl ViewsPool {
+    fn with<R>(&self, f: impl FnOnce(&Views) -> Result<R, QueryError>) -> Result<R, QueryError> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let views = match pooled {
+            Some(views) => views,
+            None => Views::open(&self.path).map_err(|e| QueryError::Storage(e.to_string()))?,
+        };
+        let result = f(&views);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(views);
+        }
+        result
+    }
+}
+
+/// Answers queries; shared by the NATS and HTTP front ends.
+#[derive(Debug)]
+pub struct QueryService {
+    pool: ViewsPool,
+    region: BTreeSet<CityCode>,
+    status: StatusSources,
+}
+
+fn today() -> Date {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    region_date(now)
+}
+
+impl QueryService {
+    /// A service over the views file at `views_path` (created by the
+    /// projector), for cities of `region`.
+    pub fn new(
+        views_path: PathBuf,
+        region: BTreeSet<CityCode>,
+        status: StatusSources,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            pool: ViewsPool {
+                path: views_path,
+                idle: Mutex::new(Vec::new()),
+            },
+            region,
+            status,
+        })
+    }
+
+    fn check_city(&self, field: &'static str, value: &str) -> Result<(), QueryError> {
+        if value.is_empty() {
+            return Ok(());
+        }
+        let city = CityCode::parse(field, value)?;
+        if self.region.contains(&city) {
+            Ok(())
+        } else {
+            Err(QueryError::InvalidArgument {
+                field,
+                message: format!("city {city} is not in the region"),
+            })
+        }
+    }
+
+    async fn run<R: Send + 'static>(
+        self: &Arc<Self>,
+        view: &'static str,
+        f: impl FnOnce(&Views, Date) -> Result<R, QueryError> + Send + 'static,
+    ) -> Result<R, QueryError> {
+        let started = Instant::now();
+        let this = self.clone();
+        let result = tokio::task::spawn_blocking(move || this.pool.with(|views| f(views, today())))
+            .await
+            .map_err(|e| QueryError::Storage(format!("query task failed: {e}")))?;
+        metrics::histogram!("tepai_query_seconds", "view" => view)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The assignments view.
+    pub async fn assignments(
+        self: &Arc<Self>,
+        q: pb::AssignmentsQuery,
+    ) -> Result<pb::AssignmentsPage, QueryError> {
+        self.check_city("home_city", &q.home_city)?;
+        self.check_city("serving_city", &q.serving_city)?;
+        self.run("assignments", move |views, today| {
+            views.assignments(&q, today)
+        })
+        .await
+    }
+
+    /// A commissioner's detail.
+    pub async fn commissioner(
+        self: &Arc<Self>,
+        q: pb::CommissionerQuery,
+    ) -> Result<pb::CommissionerDetail, QueryError> {
+        self.run("commissioner", move |views, today| {
+            views.commissioner(&q, today)
+        })
+        .await
+    }
+
+    /// A workstation's detail.
+    pub async fn workstation(
+        self: &Arc<Self>,
+        q: pb::WorkstationQuery,
+    ) -> Result<pb::WorkstationDetail, QueryError> {
+        self.run("workstation", move |views, today| {
+            views.workstation(&q, today)
+        })
+        .await
+    }
+
+    /// The city matrix.
+    pub async fn city_matrix(
+        self: &Arc<Self>,
+        q: pb::CityMatrixQuery,
+    ) -> Result<pb::CityMatrix, QueryError> {
+        self.run("city_matrix", move |views, today| {
+            views.city_matrix(&q, today)
+        })
+        .await
+    }
+
+    /// Positions of the store, the relay and the views, and the views' lag.
+    pub fn status(&self) -> pb::Status {
+        let progress = *self.status.projector.borrow();
+        let relay_position = self
+            .status
+            .relay
+            .as_ref()
+            .map_or(progress.stream_last, |r| *r.borrow());
+        let last_position = self
+            .status
+            .store_head
+            .as_ref()
+            .map_or(relay_position.max(progress.stream_last), |h| *h.borrow());
+        let lag = last_position.saturating_sub(progress.checkpoint);
+        pb::Status {
+            last_position,
+            relay_position,
+            projections: vec![pb::ProjectionStatus {
+                name: "views".to_owned(),
+                checkpoint: progress.checkpoint,
+                lag,
+            }],
+        }
+    }
+}
+
+/// The HTTP status and NATS error code of a query error.
+pub fn error_code(error: &QueryError) -> (u16, &'static str) {
+    match error {
+        QueryError::InvalidArgument { .. } => (400, "INVALID_ARGUMENT"),
+        QueryError::NotFound(_) => (404, "NOT_FOUND"),
+        QueryError::Storage(_) => (503, "UNAVAILABLE"),
+    }
+}

@@ -1,0 +1,113 @@
+//! The query service on NATS: a micro service `tepai-queries` with one
+//! endpoint per view under `tepai.query`. Requests and replies are
+//! protobuf; errors are micro-service errors (`Nats-Service-Error` and
+//! `Nats-Service-Error-Code` = 400, 404 or 503).
+
+use std::sync::Arc;
+
+use async_nats::service::{self, ServiceExt};
+use futures::StreamExt;
+use prost::Message;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{error_code, QueryService};
+use crate::bus::BusError;
+use crate::projection::QueryError;
+use crate::wire::pb;
+
+/// Name under which the service registers.
+pub const SERVICE_NAME: &str = "tepai-queries";
+/// The views, as endpoint names under `tepai.query`.
+pub const VIEWS: [&str; 5] = [
+    "assignments",
+    "commissioner",
+    "workstation",
+    "city_matrix",
+    "status",
+];
+/// Largest query request decoded.
+pub const MAX_QUERY_BYTES: usize = 16 * 1024;
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, QueryError> {
+    if bytes.len() > MAX_QUERY_BYTES {
+        return Err(QueryError::InvalidArgument {
+            field: "request",
+            message: format!("{} bytes; the limit is {MAX_QUERY_BYTES}", bytes.len()),
+        });
+    }
+    M::decode(bytes).map_err(|e| QueryError::InvalidArgument {
+        field: "request",
+        message: format!("not a valid query message: {e}"),
+    })
+}
+
+async fn answer(
+    service: &Arc<QueryService>,
+    view: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, QueryError> {
+    Ok(match view {
+        "assignments" => service.assignments(decode(body)?).await?.encode_to_vec(),
+        "commissioner" => service.commissioner(decode(body)?).await?.encode_to_vec(),
+        "workstation" => service.workstation(decode(body)?).await?.encode_to_vec(),
+        "city_matrix" => service.city_matrix(decode(body)?).await?.encode_to_vec(),
+        _ => {
+            decode::<pb::StatusQuery>(body)?;
+            service.status().encode_to_vec()
+        }
+    })
+}
+
+/// Registers the service and its endpoints, then returns the future that
+/// serves queries until `shutdown`.
+pub async fn start(
+    client: async_nats::Client,
+    queries: Arc<QueryService>,
+    shutdown: CancellationToken,
+) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
+    let service = client
+        .service_builder()
+        .description("tepai: who serves where — assignments, details, city matrix, status")
+        .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
+        .await
+        .map_err(BusError::nats)?;
+    let group = service.group("tepai.query");
+    let mut endpoints = Vec::new();
+    for view in VIEWS {
+        let endpoint = group.endpoint(view).await.map_err(BusError::nats)?;
+        endpoints.push(endpoint.map(move |request| (view, request)));
+    }
+    let mut requests = futures::stream::select_all(endpoints);
+    client.flush().await.map_err(BusError::nats)?;
+    tracing::info!("query service ready on tepai.query.<view>");
+    Ok(async move {
+        let tasks = TaskTracker::new();
+        loop {
+            let (view, request) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = requests.next() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+            };
+            let queries = queries.clone();
+            tasks.spawn(async move {
+                let reply = answer(&queries, view, request.message.payload.as_ref())
+                    .await
+                    .map(Into::into)
+                    .map_err(|error| service::error::Error {
+                        status: error.to_string(),
+                        code: usize::from(error_code(&error).0),
+                    });
+                if let Err(error) = request.respond(reply).await {
+                    tracing::debug!(%error, view, "could not send a query answer");
+                }
+            });
+        }
+        tasks.close();
+        tasks.wait().await;
+        service.stop().await.map_err(BusError::nats)?;
+        Ok(())
+    })
+}
