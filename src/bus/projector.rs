@@ -55,31 +55,20 @@ fn projection_error(error: ProjectionError) -> BusError {
     BusError::Nats(format!("views: {error}"))
 }
 
-/// (Re)creates the durable consumer so it delivers from `after + 1`. The
-/// relay keeps stream sequence equal to global position, so the start
-/// sequence is the position; a mismatch shows up as a gap, never a skip.
+/// Creates the durable consumer afresh so it delivers from `after + 1`.
+/// The views' checkpoint, not the consumer's ack floor, is the truth: a
+/// consumer left with unacknowledged deliveries (the node was killed
+/// mid-batch) would otherwise hand out later events first and hold the
+/// missing ones back until their ack wait ran out. The relay keeps stream
+/// sequence equal to global position, so the start sequence is the
+/// position; a mismatch shows up as a gap, never a skip.
 async fn consumer_from(
     js: &jetstream::Context,
     name: &str,
     after: u64,
 ) -> Result<PullConsumer, BusError> {
     let stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
-    if let Ok(mut existing) = stream.get_consumer::<pull::Config>(name).await {
-        let floor = existing
-            .info()
-            .await
-            .map_err(BusError::nats)?
-            .ack_floor
-            .stream_sequence;
-        if floor <= after {
-            return Ok(existing);
-        }
-        tracing::warn!(
-            consumer = name,
-            floor,
-            after,
-            "the views are behind their consumer; restarting it from the views' checkpoint"
-        );
+    if stream.get_consumer::<pull::Config>(name).await.is_ok() {
         stream.delete_consumer(name).await.map_err(BusError::nats)?;
     }
     let deliver_policy = if after == 0 {
@@ -194,11 +183,10 @@ impl Projector {
             }
             Err(BusError::Gap { expected, got }) => {
                 tracing::error!(expected, got, "gap in the event stream; the views stop here until it is filled (tepai ops republish)");
+                // Reported until healed; `run` asks again from the missing
+                // position, which heals a drifted consumer and keeps
+                // reporting a stream that really lacks the events.
                 self.progress.send_modify(|p| p.gap = Some((expected, got)));
-                // Ask again from the missing position: if the stream has it
-                // (a consumer that drifted), this heals; if not, it stays
-                // reported.
-                self.consumer = consumer_from(&self.js, &self.consumer_name, expected - 1).await?;
                 Err(BusError::Gap { expected, got })
             }
             Err(other) => Err(other),
@@ -222,6 +210,15 @@ impl Projector {
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
+                    // After a server restart the consumer may hold
+                    // deliveries that will never be acknowledged: start it
+                    // again from the views' checkpoint.
+                    let checkpoint = self.progress.borrow().checkpoint;
+                    if let Ok(consumer) =
+                        consumer_from(&self.js, &self.consumer_name, checkpoint).await
+                    {
+                        self.consumer = consumer;
+                    }
                 }
             }
         }

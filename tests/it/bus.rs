@@ -248,5 +248,27 @@ async fn after_a_nats_restart_the_relay_resumes_without_loss_or_duplicates() {
         })
         .collect();
     assert_eq!(positions, (1..=acknowledged as u64).collect::<Vec<_>>());
+    // The views resumed by themselves and hold every commissioner once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await;
+        let checkpoint = reply
+            .ok()
+            .and_then(|r| pb::Status::decode(r.payload).ok())
+            .and_then(|s| s.projections.first().map(|p| p.checkpoint));
+        if checkpoint == Some(acknowledged as u64) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "views stuck at {checkpoint:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     node.stop().await;
 }

@@ -12,5 +12,6 @@ mod http_client;
 mod nats_server;
 mod processor;
 mod purity;
+mod restart;
 mod support;
 mod views;

@@ -1,0 +1,219 @@
+//! The binary under faults: tepai killed with SIGKILL and restarted while
+//! producers keep sending, then stopped with SIGTERM. Every acknowledged
+//! command must be in the store, the stream and the views exactly once.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures::StreamExt;
+use prost::Message;
+use tepai::store::StoreReader;
+use tepai::wire::pb;
+
+use crate::nats_server::NatsServer;
+use crate::support::*;
+
+fn spawn_tepai(nats: &NatsServer, dir: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args([
+            "up",
+            "--nats-url",
+            &nats.url(),
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file(dir))
+        .spawn()
+        .unwrap()
+}
+
+/// The node's log, kept beside its data for a failing test to show.
+fn log_file(dir: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("tepai.log"))
+        .unwrap()
+}
+
+fn log_tail(dir: &std::path::Path) -> String {
+    let log = std::fs::read_to_string(dir.join("tepai.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Sends `envelope` until it is answered, resending the same command id:
+/// the producer's side of exactly-once.
+async fn send_until_answered(
+    client: &async_nats::Client,
+    envelope: &pb::CommandEnvelope,
+) -> pb::CommandResult {
+    let bytes: bytes::Bytes = envelope.encode_to_vec().into();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request("tepai.cmd.submit", bytes.clone()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = attempt {
+            let result = pb::CommandResult::decode(reply.payload).unwrap();
+            let unavailable = matches!(&result.outcome, Some(pb::command_result::Outcome::Rejected(r)) if r.code() == pb::RejectCode::Unavailable);
+            if !unavailable {
+                return result;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "command never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut tepai = spawn_tepai(&nats, data.path());
+    let client = async_nats::connect(nats.url()).await.unwrap();
+
+    let station = id();
+    let mut results = vec![
+        send_until_answered(
+            &client,
+            &envelope(establish(&station, "包钢工作站", BAOTOU, 500)),
+        )
+        .await,
+    ];
+    let mut appointments = 0;
+    for round in 0..3 {
+        for _ in 0..40 {
+            let commissioner = id();
+            for command in [
+                register(&commissioner, "赵敏", BAOTOU),
+                appoint(&id(), &commissioner, &station, BAOTOU, 10),
+            ] {
+                results.push(send_until_answered(&client, &envelope(command)).await);
+            }
+            appointments += 1;
+        }
+        if round < 2 {
+            tepai.kill().unwrap();
+            tepai.wait().unwrap();
+            tepai = spawn_tepai(&nats, data.path());
+        }
+    }
+
+    let written: Vec<pb::WrittenEvent> =
+        results.iter().flat_map(|r| accepted(r).to_vec()).collect();
+    let head = written.iter().map(|w| w.global_position).max().unwrap();
+    assert_eq!(
+        written.len() as u64,
+        head,
+        "positions are gap-free across restarts"
+    );
+
+    // Views caught up, then a graceful stop exits 0.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await;
+        if let Ok(reply) = reply {
+            if let Ok(status) = pb::Status::decode(reply.payload) {
+                if status.projections.first().map(|p| p.checkpoint) == Some(head) {
+                    break;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "views did not catch up:\n{}",
+            log_tail(data.path())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let page_request = pb::AssignmentsQuery {
+        on_date: "2025-06-01".into(),
+        page_size: 500,
+        ..Default::default()
+    };
+    let reply = client
+        .request(
+            "tepai.query.assignments",
+            page_request.encode_to_vec().into(),
+        )
+        .await
+        .unwrap();
+    let page = pb::AssignmentsPage::decode(reply.payload).unwrap();
+    assert_eq!(page.assignments.len(), appointments);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &tepai.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tepai.wait().unwrap();
+    assert!(
+        exit.success(),
+        "SIGTERM must end in a clean exit, got {exit:?}"
+    );
+
+    // Store: chain intact, every acknowledged event there once.
+    let reader = StoreReader::open(&store_path(data.path())).unwrap();
+    let report = reader.verify_chain().unwrap();
+    assert!(report.is_clean());
+    assert_eq!(report.head.position, head);
+    let stored: Vec<String> = reader
+        .read_from(0, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    let acknowledged: Vec<String> = {
+        let mut w = written.clone();
+        w.sort_by_key(|w| w.global_position);
+        w.into_iter().map(|w| w.event_id).collect()
+    };
+    assert_eq!(stored, acknowledged);
+
+    // Stream: the same events, once each, in order.
+    let js = async_nats::jetstream::new(client.clone());
+    let stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
+    let consumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config {
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(10_000)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .unwrap();
+    let mut in_stream = Vec::new();
+    while let Some(Ok(m)) = messages.next().await {
+        in_stream.push(
+            pb::EventEnvelope::decode(m.payload.clone())
+                .unwrap()
+                .event_id,
+        );
+    }
+    assert_eq!(in_stream, acknowledged);
+    assert_eq!(
+        in_stream.iter().collect::<HashSet<_>>().len(),
+        in_stream.len()
+    );
+}
