@@ -245,7 +245,11 @@ impl Relay {
     ) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.run_once().await {
+            let round = self.run_once().await;
+            if let Some(head) = committed.as_ref().map(|rx| *rx.borrow()) {
+                metrics::gauge!("tepai_relay_lag").set(head.saturating_sub(self.position) as f64);
+            }
+            match round {
                 Ok(0) => {
                     backoff = Duration::from_millis(100);
                     let wake = async {

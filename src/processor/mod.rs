@@ -89,6 +89,22 @@ pub fn load_state(store: &EventStore) -> Result<State, ProcessorError> {
     Ok(state)
 }
 
+/// Counts decided commands by outcome and code, for `/metrics`.
+fn count_outcomes(answers: &[Answer]) {
+    for answer in answers {
+        let Answer::Decided(_, result) = answer else {
+            continue;
+        };
+        match &result.outcome {
+            Some(pb::command_result::Outcome::Rejected(r)) => {
+                metrics::counter!("tepai_commands_total", "outcome" => "rejected", "code" => r.code().as_str_name())
+                    .increment(1);
+            }
+            _ => metrics::counter!("tepai_commands_total", "outcome" => "accepted", "code" => "OK").increment(1),
+        }
+    }
+}
+
 /// How one command of a batch was answered.
 enum Answer {
     /// Decided now; stored with the batch. Becomes UNAVAILABLE if the
@@ -179,7 +195,7 @@ impl Processor {
 
         for envelope in batch {
             let command_id = envelope.command_id;
-            let span = tracing::debug_span!(
+            let span = tracing::info_span!(
                 "command",
                 command_id = %command_id,
                 correlation_id = %envelope.correlation_id,
@@ -269,6 +285,9 @@ impl Processor {
         }
 
         let committed = records.is_empty() || self.commit(&events, &records);
+        if committed {
+            count_outcomes(&answers);
+        }
         answers
             .into_iter()
             .map(|answer| match answer {

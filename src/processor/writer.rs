@@ -113,6 +113,8 @@ fn run(
         let span = tracing::debug_span!("batch", commands = envelopes.len());
         let results = span.in_scope(|| processor.process_batch(envelopes, now_ms()));
         committed.send_replace(processor.head());
+        metrics::histogram!("tepai_commit_batch_size").record(replies.len() as f64);
+        metrics::gauge!("tepai_store_head").set(processor.head() as f64);
         for (reply, result) in replies.into_iter().zip(results) {
             // A producer that stopped waiting is no reason to stop.
             let _ = reply.send(result);
