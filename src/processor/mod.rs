@@ -100,7 +100,8 @@ fn count_outcomes(answers: &[Answer]) {
                 metrics::counter!("tepai_commands_total", "outcome" => "rejected", "code" => r.code().as_str_name())
                     .increment(1);
             }
-            _ => metrics::counter!("tepai_commands_total", "outcome" => "accepted", "code" => "OK").increment(1),
+            _ => metrics::counter!("tepai_commands_total", "outcome" => "accepted", "code" => "OK")
+                .increment(1),
         }
     }
 }

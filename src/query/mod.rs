@@ -163,11 +163,14 @@ impl QueryService {
     /// Positions of the store, the relay and the views, and the views' lag.
     pub fn status(&self) -> pb::Status {
         let progress = *self.status.projector.borrow();
+        // Whatever the views read came out of the stream, so JetStream had
+        // acknowledged it even if the relay has not yet noted the ack.
         let relay_position = self
             .status
             .relay
             .as_ref()
-            .map_or(progress.stream_last, |r| *r.borrow());
+            .map_or(progress.stream_last, |r| *r.borrow())
+            .max(progress.checkpoint);
         let last_position = self
             .status
             .store_head

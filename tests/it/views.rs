@@ -192,7 +192,12 @@ async fn views_answer_over_nats_and_http_after_the_events_arrive() {
     assert_eq!(before.as_of_position, world.head - 1);
     let _ = &world.baotou_commissioner;
     let metrics = http_client::get(node.http, "/metrics").await;
-    for name in ["tepai_commands_total{", "tepai_commit_batch_size", "tepai_relay_position", "tepai_query_seconds"] {
+    for name in [
+        "tepai_commands_total{",
+        "tepai_commit_batch_size",
+        "tepai_relay_position",
+        "tepai_query_seconds",
+    ] {
         assert!(metrics.body.contains(name), "{name} missing from /metrics");
     }
     node.stop().await;
