@@ -139,6 +139,12 @@ async fn commands_over_nats_reach_jetstream_once_in_order_with_headers() {
     assert_eq!(rejected(&garbage).0, pb::RejectCode::InvalidArgument);
     let empty = send_raw(&client, b"").await;
     assert_eq!(rejected(&empty).0, pb::RejectCode::InvalidArgument);
+    let oversized: &'static [u8] = Box::leak(vec![b'x'; 70 * 1024].into_boxed_slice());
+    let too_big = send_raw(&client, oversized).await;
+    assert_eq!(
+        (rejected(&too_big).0, rejected(&too_big).1),
+        (pb::RejectCode::InvalidArgument, "REQUEST_TOO_LARGE")
+    );
 
     let written: Vec<pb::WrittenEvent> = results
         .iter()
@@ -203,60 +209,73 @@ async fn the_command_service_is_discoverable_with_stats() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_nats_restart_the_relay_resumes_without_loss_or_duplicates() {
+async fn a_nats_restart_while_commands_flow_loses_and_duplicates_nothing() {
     let mut nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&nats, data.path()).await;
-    let mut acknowledged = 0usize;
-    for round in 0..3 {
-        let client = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
-            .connect(nats.url())
-            .await
-            .unwrap();
-        for _ in 0..20 {
-            let e = envelope(register(&id(), "张博", HOHHOT));
-            // Retry by command id until answered: the producer's contract.
-            loop {
-                match tokio::time::timeout(
-                    Duration::from_secs(2),
-                    client.request("tepai.cmd.submit", e.encode_to_vec().into()),
-                )
-                .await
-                {
-                    Ok(Ok(reply)) => {
-                        let result = pb::CommandResult::decode(reply.payload).unwrap();
-                        acknowledged += accepted(&result).len();
-                        break;
+    let url = nats.url();
+
+    // Four producers, each retrying by command id until answered.
+    let producers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let client = async_nats::ConnectOptions::new()
+                    .retry_on_initial_connect()
+                    .connect(url)
+                    .await
+                    .unwrap();
+                let mut written = Vec::new();
+                for _ in 0..30 {
+                    let e = envelope(register(&id(), "张博", HOHHOT));
+                    loop {
+                        let attempt = tokio::time::timeout(
+                            Duration::from_secs(2),
+                            client.request("tepai.cmd.submit", e.encode_to_vec().into()),
+                        )
+                        .await;
+                        if let Ok(Ok(reply)) = attempt {
+                            let result = pb::CommandResult::decode(reply.payload).unwrap();
+                            if let Some(pb::command_result::Outcome::Accepted(a)) = result.outcome {
+                                written.extend(a.events);
+                                break;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                     }
-                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
                 }
-            }
-        }
-        if round < 2 {
-            nats.restart();
-        }
-    }
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let messages = stream_events(&client, acknowledged).await;
-    let positions: Vec<u64> = messages
-        .iter()
-        .map(|m| {
-            pb::EventEnvelope::decode(m.payload.clone())
-                .unwrap()
-                .global_position
+                written
+            })
         })
         .collect();
-    assert_eq!(positions, (1..=acknowledged as u64).collect::<Vec<_>>());
-    // The views resumed by themselves and hold every commissioner once.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        nats.restart();
+    }
+    let mut written: Vec<pb::WrittenEvent> = Vec::new();
+    for producer in producers {
+        written.extend(producer.await.unwrap());
+    }
+    written.sort_by_key(|w| w.global_position);
+    let acknowledged = written.len();
+    assert_eq!(acknowledged, 120);
+    let positions: Vec<u64> = written.iter().map(|w| w.global_position).collect();
+    assert_eq!(positions, (1..=120).collect::<Vec<_>>(), "each command written once, gap-free");
+
+    // Stream: every event once, in order.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let messages = stream_events(&client, acknowledged).await;
+    let in_stream: Vec<String> = messages
+        .iter()
+        .map(|m| pb::EventEnvelope::decode(m.payload.clone()).unwrap().event_id)
+        .collect();
+    let ids: Vec<String> = written.iter().map(|w| w.event_id.clone()).collect();
+    assert_eq!(in_stream, ids);
+
+    // Views: resumed by themselves, at the head.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let reply = client
-            .request(
-                "tepai.query.status",
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await;
+        let reply = client.request("tepai.query.status", pb::StatusQuery {}.encode_to_vec().into()).await;
         let checkpoint = reply
             .ok()
             .and_then(|r| pb::Status::decode(r.payload).ok())
@@ -264,11 +283,19 @@ async fn after_a_nats_restart_the_relay_resumes_without_loss_or_duplicates() {
         if checkpoint == Some(acknowledged as u64) {
             break;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "views stuck at {checkpoint:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "views stuck at {checkpoint:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     node.stop().await;
+
+    // Store: the same events, chain intact.
+    let reader = tepai::store::StoreReader::open(&store_path(data.path())).unwrap();
+    assert!(reader.verify_chain().unwrap().is_clean());
+    let stored: Vec<String> = reader
+        .read_from(0, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .collect();
+    assert_eq!(stored, ids);
 }
