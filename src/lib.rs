@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -1,0 +1,783 @@
+//! `tepai query`: asks the query service for a view over NATS
+//! (`tepai.query.<view>`, protobuf) and prints it as aligned tables or as
+//! proto3 JSON. Error replies follow the NATS micro Service API: headers
+//! `Nats-Service-Error` and `Nats-Service-Error-Code`, empty body.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
+
+use super::{city_label, city_short, print_json, request, unanswered, OutputFormat, Table};
+use crate::bus;
+use crate::config::NatsOptions;
+use crate::wire::pb;
+
+const ASSIGNMENTS_SUBJECT: &str = "tepai.query.assignments";
+const COMMISSIONER_SUBJECT: &str = "tepai.query.commissioner";
+const WORKSTATION_SUBJECT: &str = "tepai.query.workstation";
+const CITY_MATRIX_SUBJECT: &str = "tepai.query.city_matrix";
+const STATUS_SUBJECT: &str = "tepai.query.status";
+
+/// Exit code when the service answered "no" (bad argument, not found).
+const EXIT_REFUSED: u8 = 2;
+
+/// `tepai query`: ask the query service for a view.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryArgs {
+    /// Where the query service listens.
+    #[command(flatten)]
+    pub nats: NatsOptions,
+    /// How to print the answer.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    /// The view to ask for.
+    #[command(subcommand)]
+    pub view: View,
+}
+
+/// The views of SPEC.md. Dates are `YYYY-MM-DD` (default: today, UTC+8);
+/// `--as-of-position N` answers as the views stood after event N.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum View {
+    /// Posts with their status on a date, filtered and paged.
+    Assignments(AssignmentsArgs),
+    /// A commissioner with their posts and totals on a date.
+    Commissioner {
+        /// The commissioner's id.
+        #[arg(value_name = "ID")]
+        commissioner_id: String,
+        /// Date of the totals and statuses.
+        #[arg(long)]
+        on_date: Option<String>,
+        /// Answer as of this global position.
+        #[arg(long)]
+        as_of_position: Option<u64>,
+    },
+    /// A workstation with its posts and totals on a date.
+    Workstation {
+        /// The workstation's id.
+        #[arg(value_name = "ID")]
+        workstation_id: String,
+        /// Date of the totals and statuses.
+        #[arg(long)]
+        on_date: Option<String>,
+        /// Answer as of this global position.
+        #[arg(long)]
+        as_of_position: Option<u64>,
+    },
+    /// Home city × serving city: active posts, their hours, service minutes.
+    CityMatrix {
+        /// Date for active posts.
+        #[arg(long)]
+        on_date: Option<String>,
+        /// First day of the service-minutes range [default: the 1st of
+        /// --on-date's month].
+        #[arg(long)]
+        from_date: Option<String>,
+        /// Last day of the service-minutes range [default: --on-date].
+        #[arg(long)]
+        to_date: Option<String>,
+        /// Answer as of this global position.
+        #[arg(long)]
+        as_of_position: Option<u64>,
+    },
+    /// The last global position and each projection's checkpoint and lag.
+    Status,
+}
+
+/// Filters of the assignments view; every one is optional.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AssignmentsArgs {
+    /// Date the statuses are computed for.
+    #[arg(long)]
+    pub on_date: Option<String>,
+    /// Only this commissioner's posts.
+    #[arg(long)]
+    pub commissioner_id: Option<String>,
+    /// Only this workstation's posts.
+    #[arg(long)]
+    pub workstation_id: Option<String>,
+    /// Only commissioners from this city (code).
+    #[arg(long)]
+    pub home_city: Option<String>,
+    /// Only posts serving this city (code).
+    #[arg(long)]
+    pub serving_city: Option<String>,
+    /// Only posts serving a city other than the commissioner's home.
+    #[arg(long)]
+    pub cross_city_only: bool,
+    /// Only posts with this status on the date.
+    #[arg(long, value_enum)]
+    pub status: Option<PostStatus>,
+    /// Answer as of this global position.
+    #[arg(long)]
+    pub as_of_position: Option<u64>,
+    /// Rows per page [default: the service's].
+    #[arg(long)]
+    pub page_size: Option<u32>,
+    /// Continue from a previous page's next_page_token.
+    #[arg(long)]
+    pub page_token: Option<String>,
+    /// Follow next_page_token to the last page and print every row.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// A post's status on the asked date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PostStatus {
+    /// Before its start date.
+    Scheduled,
+    /// Inside its term and not ended.
+    Active,
+    /// Ended by a command.
+    Ended,
+    /// Its term ran out.
+    Expired,
+}
+
+impl From<PostStatus> for pb::AssignmentStatus {
+    fn from(status: PostStatus) -> Self {
+        match status {
+            PostStatus::Scheduled => pb::AssignmentStatus::Scheduled,
+            PostStatus::Active => pb::AssignmentStatus::Active,
+            PostStatus::Ended => pb::AssignmentStatus::Ended,
+            PostStatus::Expired => pb::AssignmentStatus::Expired,
+        }
+    }
+}
+
+impl From<&AssignmentsArgs> for pb::AssignmentsQuery {
+    fn from(args: &AssignmentsArgs) -> Self {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        pb::AssignmentsQuery {
+            on_date: text(&args.on_date),
+            commissioner_id: text(&args.commissioner_id),
+            workstation_id: text(&args.workstation_id),
+            home_city: text(&args.home_city),
+            serving_city: text(&args.serving_city),
+            cross_city_only: args.cross_city_only,
+            status: args
+                .status
+                .map_or(0, |s| pb::AssignmentStatus::from(s) as i32),
+            as_of_position: args.as_of_position.unwrap_or(0),
+            page_size: args.page_size.unwrap_or(0),
+            page_token: text(&args.page_token),
+        }
+    }
+}
+
+/// An error reply of the query service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ServiceError {
+    /// HTTP-like: 400 invalid argument, 404 not found, 503 unavailable.
+    code: u16,
+    message: String,
+}
+
+impl ServiceError {
+    /// Bad arguments and unknown ids are answers ("no"), exit 2; anything
+    /// else means the service could not answer, exit 1.
+    fn exit_code(&self) -> u8 {
+        if matches!(self.code, 400 | 404) {
+            EXIT_REFUSED
+        } else {
+            1
+        }
+    }
+}
+
+/// Asks the view and prints it; 0 answered, 2 refused (400/404), 1 else.
+pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
+    let client = bus::connect(&args.nats, "tepai-query")
+        .await
+        .context("the query service is not reachable")?;
+    let answer = match &args.view {
+        View::Assignments(filters) => assignments(&client, filters, args.output).await?,
+        View::Commissioner {
+            commissioner_id,
+            on_date,
+            as_of_position,
+        } => {
+            let query = pb::CommissionerQuery {
+                commissioner_id: commissioner_id.clone(),
+                on_date: on_date.clone().unwrap_or_default(),
+                as_of_position: as_of_position.unwrap_or(0),
+            };
+            ask::<_, pb::CommissionerDetail>(&client, COMMISSIONER_SUBJECT, &query)
+                .await?
+                .map(|detail| show(&detail, args.output, format_commissioner))
+        }
+        View::Workstation {
+            workstation_id,
+            on_date,
+            as_of_position,
+        } => {
+            let query = pb::WorkstationQuery {
+                workstation_id: workstation_id.clone(),
+                on_date: on_date.clone().unwrap_or_default(),
+                as_of_position: as_of_position.unwrap_or(0),
+            };
+            ask::<_, pb::WorkstationDetail>(&client, WORKSTATION_SUBJECT, &query)
+                .await?
+                .map(|detail| show(&detail, args.output, format_workstation))
+        }
+        View::CityMatrix {
+            on_date,
+            from_date,
+            to_date,
+            as_of_position,
+        } => {
+            let query = pb::CityMatrixQuery {
+                on_date: on_date.clone().unwrap_or_default(),
+                from_date: from_date.clone().unwrap_or_default(),
+                to_date: to_date.clone().unwrap_or_default(),
+                as_of_position: as_of_position.unwrap_or(0),
+            };
+            ask::<_, pb::CityMatrix>(&client, CITY_MATRIX_SUBJECT, &query)
+                .await?
+                .map(|matrix| show(&matrix, args.output, format_city_matrix))
+        }
+        View::Status => ask::<_, pb::Status>(&client, STATUS_SUBJECT, &pb::StatusQuery {})
+            .await?
+            .map(|status| show(&status, args.output, format_status)),
+    };
+    match answer {
+        Ok(printed) => printed.map(|()| ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("error {}: {}", error.code, error.message);
+            Ok(ExitCode::from(error.exit_code()))
+        }
+    }
+}
+
+/// Asks for assignments; with `--all`, follows the pages and prints them
+/// as one.
+async fn assignments(
+    client: &async_nats::Client,
+    filters: &AssignmentsArgs,
+    output: OutputFormat,
+) -> anyhow::Result<Result<anyhow::Result<()>, ServiceError>> {
+    let mut query = pb::AssignmentsQuery::from(filters);
+    let mut page = match ask::<_, pb::AssignmentsPage>(client, ASSIGNMENTS_SUBJECT, &query).await? {
+        Ok(page) => page,
+        Err(error) => return Ok(Err(error)),
+    };
+    if filters.all {
+        // Later pages are asked as of the first page's position, so events
+        // arriving meanwhile cannot shift rows between pages.
+        query.as_of_position = page.as_of_position;
+        while !page.next_page_token.is_empty() {
+            if page.next_page_token == query.page_token {
+                bail!("the query service returned the same page token twice; stopping");
+            }
+            query.page_token = std::mem::take(&mut page.next_page_token);
+            match ask::<_, pb::AssignmentsPage>(client, ASSIGNMENTS_SUBJECT, &query).await? {
+                Ok(next) => {
+                    page.assignments.extend(next.assignments);
+                    page.next_page_token = next.next_page_token;
+                }
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+    }
+    Ok(Ok(show(&page, output, format_assignments_table)))
+}
+
+/// Prints a reply as JSON, or as the text `table` makes of it.
+fn show<T: serde::Serialize>(
+    value: &T,
+    output: OutputFormat,
+    table: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    match output {
+        OutputFormat::Table => {
+            print!("{}", table(value));
+            Ok(())
+        }
+        OutputFormat::Json => print_json(value),
+    }
+}
+
+/// Sends `query` on `subject`; the outer error is "no usable answer", the
+/// inner one the service's error reply.
+async fn ask<Q: prost::Message, R: prost::Message + Default>(
+    client: &async_nats::Client,
+    subject: &'static str,
+    query: &Q,
+) -> anyhow::Result<Result<R, ServiceError>> {
+    let reply = match request(client, subject, query.encode_to_vec()).await {
+        Ok(reply) => reply,
+        Err(error) => match unanswered(error.kind(), subject) {
+            Some(reason) => bail!(
+                "the query service is not reachable: {reason}. \
+                 Is `tepai serve query` (or `tepai up`) running?"
+            ),
+            None => return Err(error).with_context(|| format!("asking {subject}")),
+        },
+    };
+    if let Some(error) = service_error(reply.headers.as_ref()) {
+        return Ok(Err(error));
+    }
+    R::decode(reply.payload)
+        .map(Ok)
+        .with_context(|| format!("the answer on {subject} is not the expected message"))
+}
+
+/// The error a micro-service reply carries in its headers, if any.
+fn service_error(headers: Option<&async_nats::HeaderMap>) -> Option<ServiceError> {
+    let headers = headers?;
+    let code = headers.get(NATS_SERVICE_ERROR_CODE);
+    let message = headers.get(NATS_SERVICE_ERROR);
+    if code.is_none() && message.is_none() {
+        return None;
+    }
+    Some(ServiceError {
+        // A code that is not a number is still an error, just not one of
+        // the known answers: 0 exits 1.
+        code: code
+            .and_then(|c| c.as_str().trim().parse().ok())
+            .unwrap_or(0),
+        message: message.map_or_else(|| "(no message)".to_owned(), |m| m.as_str().to_owned()),
+    })
+}
+
+/// Prints an assignments page as a table, with a line saying how many rows
+/// and how to get the next page.
+pub fn print_assignments_table(page: &pb::AssignmentsPage) {
+    print!("{}", format_assignments_table(page));
+}
+
+/// The table [`print_assignments_table`] prints.
+pub fn format_assignments_table(page: &pb::AssignmentsPage) -> String {
+    let mut out = posts_table(&page.assignments);
+    let rows = page.assignments.len();
+    let _ = write!(
+        out,
+        "{rows} post{}, as of position {}",
+        if rows == 1 { "" } else { "s" },
+        page.as_of_position
+    );
+    if page.next_page_token.is_empty() {
+        out.push('\n');
+    } else {
+        let _ = writeln!(
+            out,
+            "; more with --page-token {} (or --all)",
+            page.next_page_token
+        );
+    }
+    out
+}
+
+/// One row per post. The post column shows the id's last 8 characters:
+/// UUID v7 ids made in the same minute, and the demo's fixed ids, share
+/// their first 8, so the end is what tells posts apart.
+fn posts_table(posts: &[pb::Assignment]) -> String {
+    let mut table = Table::new(&[
+        "post",
+        "commissioner",
+        "home",
+        "workstation",
+        "serving",
+        "cross",
+        "role",
+        "h/mo",
+        "start",
+        "end",
+        "status",
+    ])
+    .right(&[7]);
+    for post in posts {
+        let short_id = post
+            .post_id
+            .get(post.post_id.len().saturating_sub(8)..)
+            .unwrap_or(&post.post_id);
+        table.row(vec![
+            short_id.to_owned(),
+            post.commissioner_name.clone(),
+            city_short(&post.home_city),
+            post.workstation_name.clone(),
+            city_short(&post.serving_city),
+            if post.cross_city { "yes" } else { "no" }.to_owned(),
+            post.role.clone(),
+            post.hours_per_month.to_string(),
+            post.start_date.clone(),
+            post.end_date.clone(),
+            assignment_status(post.status),
+        ]);
+    }
+    table.render()
+}
+
+fn assignment_status(value: i32) -> String {
+    match pb::AssignmentStatus::try_from(value) {
+        Ok(pb::AssignmentStatus::Unspecified) => "-".to_owned(),
+        Ok(status) => status.as_str_name().to_lowercase(),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// An enum's protobuf name in lower case without its prefix:
+/// `COMMISSIONER_ACTIVE` → `active`, `RESEARCH_INSTITUTE` → `research-institute`.
+fn enum_word(name: &str, prefix: &str) -> String {
+    name.strip_prefix(prefix)
+        .unwrap_or(name)
+        .to_lowercase()
+        .replace('_', "-")
+}
+
+fn format_commissioner(c: &pb::CommissionerDetail) -> String {
+    let kind = pb::CommissionerKind::try_from(c.kind)
+        .map_or_else(|_| c.kind.to_string(), |k| enum_word(k.as_str_name(), ""));
+    let status = pb::CommissionerStatus::try_from(c.status).map_or_else(
+        |_| c.status.to_string(),
+        |s| enum_word(s.as_str_name(), "COMMISSIONER_"),
+    );
+    let mut out = format!("{} ({})\n", c.name, c.commissioner_id);
+    let fields = [
+        ("home city", city_label(&c.home_city)),
+        ("employer", format!("{} ({kind})", c.employer)),
+        ("expertise", c.expertise.join(", ")),
+        ("status", status),
+        (
+            "on date",
+            format!(
+                "{}: {} active posts, {} hours/month, {} service minutes",
+                c.on_date, c.active_posts, c.active_hours_per_month, c.service_minutes
+            ),
+        ),
+        ("as of", format!("position {}", c.as_of_position)),
+    ];
+    for (label, value) in fields {
+        let _ = writeln!(out, "  {label:<10}  {value}");
+    }
+    out.push('\n');
+    out.push_str(&posts_table(&c.posts));
+    out
+}
+
+fn format_workstation(w: &pb::WorkstationDetail) -> String {
+    let status = pb::WorkstationStatus::try_from(w.status).map_or_else(
+        |_| w.status.to_string(),
+        |s| enum_word(s.as_str_name(), "WORKSTATION_"),
+    );
+    let served: Vec<String> = w.served_cities.iter().map(|c| city_label(c)).collect();
+    let mut out = format!("{} ({})\n", w.name, w.workstation_id);
+    let fields = [
+        (
+            "host",
+            format!("{}, {}", w.host_org, city_label(&w.host_city)),
+        ),
+        ("serves", served.join(", ")),
+        ("fields", w.fields.join(", ")),
+        ("status", status),
+        (
+            "on date",
+            format!(
+                "{}: {} of {} posts running, {} hours/month, {} service minutes",
+                w.on_date, w.active_posts, w.capacity, w.active_hours_per_month, w.service_minutes
+            ),
+        ),
+        ("as of", format!("position {}", w.as_of_position)),
+    ];
+    for (label, value) in fields {
+        let _ = writeln!(out, "  {label:<10}  {value}");
+    }
+    out.push('\n');
+    out.push_str(&posts_table(&w.posts));
+    out
+}
+
+fn format_status(status: &pb::Status) -> String {
+    let mut out = format!(
+        "last position   {}\nrelay position  {}\n\n",
+        status.last_position, status.relay_position
+    );
+    let mut table = Table::new(&["projection", "checkpoint", "lag"]).right(&[1, 2]);
+    for projection in &status.projections {
+        table.row(vec![
+            projection.name.clone(),
+            projection.checkpoint.to_string(),
+            projection.lag.to_string(),
+        ]);
+    }
+    out.push_str(&table.render());
+    out
+}
+
+/// Prints the city matrix as a grid: a row per home city, a column per
+/// serving city, each cell `posts/hours/minutes`.
+pub fn print_city_matrix(m: &pb::CityMatrix) {
+    print!("{}", format_city_matrix(m));
+}
+
+/// The grid [`print_city_matrix`] prints, with a line summing the
+/// off-diagonal cells: the talent the cities share.
+pub fn format_city_matrix(m: &pb::CityMatrix) -> String {
+    let cells: BTreeMap<(&str, &str), &pb::CityMatrixCell> = m
+        .cells
+        .iter()
+        .map(|c| ((c.home_city.as_str(), c.serving_city.as_str()), c))
+        .collect();
+    // Rows and columns over the same cities, so the diagonal is a diagonal.
+    let cities: BTreeSet<&str> = cells.keys().flat_map(|(h, s)| [*h, *s]).collect();
+    let mut out = format!(
+        "posts active on {} / their hours per month / service minutes {}..{}, as of position {}\n",
+        m.on_date, m.from_date, m.to_date, m.as_of_position
+    );
+    let mut header = vec!["home \\ serving".to_owned()];
+    header.extend(cities.iter().map(|c| city_label(c)));
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut table = Table::new(&header).right(&(1..=cities.len()).collect::<Vec<_>>());
+    for home in &cities {
+        let mut row = vec![city_label(home)];
+        for serving in &cities {
+            row.push(match cells.get(&(*home, *serving)) {
+                Some(c) => format!(
+                    "{}/{}/{}",
+                    c.active_posts, c.hours_per_month, c.service_minutes
+                ),
+                None => "0/0/0".to_owned(),
+            });
+        }
+        table.row(row);
+    }
+    out.push_str(&table.render());
+    let (posts, hours, minutes) = m
+        .cells
+        .iter()
+        .filter(|c| c.home_city != c.serving_city)
+        .fold((0u64, 0u64, 0u64), |(p, h, s), c| {
+            (
+                p + u64::from(c.active_posts),
+                h + u64::from(c.hours_per_month),
+                s + c.service_minutes,
+            )
+        });
+    let _ = writeln!(
+        out,
+        "cross-city: {posts} posts, {hours} hours/month, {minutes} service minutes"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        query: QueryArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<QueryArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("query").chain(argv.iter().copied())).map(|c| c.query)
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn assignment_filters_become_the_query() {
+        let args = parse(&[
+            "assignments",
+            "--on-date",
+            "2026-11-20",
+            "--home-city",
+            "150100",
+            "--serving-city",
+            "150200",
+            "--cross-city-only",
+            "--status",
+            "active",
+            "--as-of-position",
+            "57",
+            "--page-size",
+            "20",
+            "--page-token",
+            "abc",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(args.output, OutputFormat::Json);
+        let View::Assignments(filters) = &args.view else {
+            panic!("{:?}", args.view);
+        };
+        assert_eq!(
+            pb::AssignmentsQuery::from(filters),
+            pb::AssignmentsQuery {
+                on_date: "2026-11-20".into(),
+                commissioner_id: String::new(),
+                workstation_id: String::new(),
+                home_city: "150100".into(),
+                serving_city: "150200".into(),
+                cross_city_only: true,
+                status: pb::AssignmentStatus::Active as i32,
+                as_of_position: 57,
+                page_size: 20,
+                page_token: "abc".into(),
+            }
+        );
+        let plain = parse(&["assignments"]).unwrap();
+        let View::Assignments(filters) = &plain.view else {
+            panic!("{:?}", plain.view);
+        };
+        assert_eq!(
+            pb::AssignmentsQuery::from(filters),
+            pb::AssignmentsQuery::default()
+        );
+    }
+
+    #[test]
+    fn detail_views_take_the_id_as_an_argument() {
+        let args = parse(&[
+            "commissioner",
+            "7e9a1000-0001-4000-8000-000000000001",
+            "--on-date",
+            "2026-11-20",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.view,
+            View::Commissioner {
+                commissioner_id: "7e9a1000-0001-4000-8000-000000000001".into(),
+                on_date: Some("2026-11-20".into()),
+                as_of_position: None,
+            }
+        );
+        assert!(parse(&["workstation"]).is_err(), "the id is required");
+        assert!(parse(&["assignments", "--status", "running"]).is_err());
+        assert_eq!(parse(&["status"]).unwrap().view, View::Status);
+    }
+
+    fn assignment(n: u8, name: &str, home: &str, serving: &str, hours: u32) -> pb::Assignment {
+        pb::Assignment {
+            post_id: format!("7e9a1000-0003-4000-8000-0000000000{n:02}"),
+            commissioner_id: String::new(),
+            commissioner_name: name.into(),
+            home_city: home.into(),
+            workstation_id: String::new(),
+            workstation_name: "包钢集团特派员工作站".into(),
+            host_city: "150200".into(),
+            serving_city: serving.into(),
+            cross_city: home != serving,
+            role: "顾问".into(),
+            hours_per_month: hours,
+            start_date: "2026-03-01".into(),
+            end_date: "2027-02-28".into(),
+            status: pb::AssignmentStatus::Active as i32,
+        }
+    }
+
+    #[test]
+    fn assignments_print_as_aligned_columns_with_cjk_names() {
+        let page = pb::AssignmentsPage {
+            assignments: vec![
+                assignment(2, "张永锋", "150100", "150200", 20),
+                assignment(7, "Zhao Min", "150200", "150200", 30),
+            ],
+            next_page_token: "t2".into(),
+            as_of_position: 57,
+        };
+        let text = format_assignments_table(&page);
+        let expected = "\
+post      commissioner  home      workstation           serving  cross  role  h/mo  start       end         status
+00000002  张永锋        呼和浩特  包钢集团特派员工作站  包头     yes    顾问    20  2026-03-01  2027-02-28  active
+00000007  Zhao Min      包头      包钢集团特派员工作站  包头     no     顾问    30  2026-03-01  2027-02-28  active
+2 posts, as of position 57; more with --page-token t2 (or --all)
+";
+        assert_eq!(text, expected);
+    }
+
+    fn cell(home: &str, serving: &str, posts: u32, hours: u32, minutes: u64) -> pb::CityMatrixCell {
+        pb::CityMatrixCell {
+            home_city: home.into(),
+            serving_city: serving.into(),
+            active_posts: posts,
+            hours_per_month: hours,
+            service_minutes: minutes,
+        }
+    }
+
+    #[test]
+    fn the_city_matrix_is_a_grid_of_home_by_serving_city() {
+        let matrix = pb::CityMatrix {
+            cells: vec![
+                cell("150100", "150100", 3, 100, 360),
+                cell("150100", "150200", 2, 44, 440),
+                cell("150200", "150100", 2, 40, 420),
+                cell("150200", "150200", 2, 70, 180),
+            ],
+            on_date: "2026-11-20".into(),
+            from_date: "2026-11-01".into(),
+            to_date: "2026-11-20".into(),
+            as_of_position: 57,
+        };
+        let expected = "\
+posts active on 2026-11-20 / their hours per month / service minutes 2026-11-01..2026-11-20, as of position 57
+home \\ serving   150100 呼和浩特  150200 包头
+150100 呼和浩特        3/100/360     2/44/440
+150200 包头             2/40/420     2/70/180
+cross-city: 4 posts, 84 hours/month, 860 service minutes
+";
+        assert_eq!(format_city_matrix(&matrix), expected);
+    }
+
+    #[test]
+    fn a_missing_cell_of_the_grid_is_zero() {
+        let matrix = pb::CityMatrix {
+            cells: vec![
+                cell("150100", "150600", 1, 10, 0),
+                cell("150900", "150100", 1, 8, 30),
+            ],
+            ..Default::default()
+        };
+        let text = format_city_matrix(&matrix);
+        let rows: Vec<&str> = text.lines().skip(1).collect();
+        assert!(rows[0].contains("150100 呼和浩特") && rows[0].contains("150600 鄂尔多斯"));
+        assert!(rows[0].contains("150900 乌兰察布"));
+        assert_eq!(rows.len(), 5, "header, three cities, total:\n{text}");
+        assert!(rows[1].starts_with("150100 呼和浩特") && rows[1].contains("1/10/0"));
+        assert_eq!(rows[1].matches("0/0/0").count(), 2, "{}", rows[1]);
+        assert_eq!(
+            rows[4],
+            "cross-city: 2 posts, 18 hours/month, 30 service minutes"
+        );
+    }
+
+    #[test]
+    fn error_replies_carry_their_code_and_message_in_headers() {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NATS_SERVICE_ERROR, "commissioner 7e9a… not found");
+        headers.insert(NATS_SERVICE_ERROR_CODE, "404");
+        let error = service_error(Some(&headers)).unwrap();
+        assert_eq!(error.code, 404);
+        assert_eq!(error.message, "commissioner 7e9a… not found");
+        assert_eq!(error.exit_code(), 2);
+
+        let cases = [("400", 2), ("404", 2), ("503", 1), ("teapot", 1)];
+        for (code, exit) in cases {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(NATS_SERVICE_ERROR, "x");
+            headers.insert(NATS_SERVICE_ERROR_CODE, code);
+            assert_eq!(
+                service_error(Some(&headers)).unwrap().exit_code(),
+                exit,
+                "{code}"
+            );
+        }
+        assert_eq!(service_error(None), None);
+        assert_eq!(service_error(Some(&async_nats::HeaderMap::new())), None);
+    }
+}
