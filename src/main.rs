@@ -47,6 +47,15 @@ enum Command {
         #[command(flatten)]
         policy: PolicyOptions,
     },
+    /// Send one command to the command service and print its answer.
+    ///
+    /// Example: tepai send register-commissioner --commissioner-id 0190f3a2-6c1e-7d2a-9b1e-2f4c5d6e7f80
+    ///   --name 张永锋 --home-city 150100 --employer 内蒙古工业大学 --kind university
+    Send(tepai::cli::send::SendArgs),
+    /// Ask the query service for a view.
+    ///
+    /// Example: tepai query assignments --cross-city-only --all
+    Query(tepai::cli::query::QueryArgs),
     /// Run one role, for deployment apart: `command` (writer, command
     /// service, relay; owns the event store) or `query` (views fed from
     /// JetStream, NATS and HTTP queries; needs only NATS).
@@ -74,7 +83,12 @@ enum Role {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    // A client prints its answer on stdout; keep its stderr for trouble.
+    let level = match cli.command {
+        Command::Send(_) | Command::Query(_) => "warn",
+        _ => "info",
+    };
+    telemetry::init(cli.log_format, level);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -83,7 +97,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -112,8 +126,10 @@ fn cancel_on_signal(token: CancellationToken) {
     });
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Send(args) => tepai::cli::send::run(args).await,
+        Command::Query(args) => tepai::cli::query::run(args).await,
         Command::Up {
             demo,
             node,
@@ -141,7 +157,7 @@ async fn run_node(
     node: NodeOptions,
     nats: NatsOptions,
     policy: PolicyOptions,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ExitCode> {
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("creating {}", node.data_dir.display()))?;
@@ -180,12 +196,13 @@ async fn run_node(
     }
     node_task.await.context("the node task panicked")??;
     tracing::info!("stopped cleanly");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn load_demo(nats: &NatsOptions) -> anyhow::Result<()> {
     let client = tepai::bus::connect(nats, "tepai-demo").await?;
     println!("Loading the demo data set through tepai.cmd.submit:");
+    let mut head = 0;
     for (envelope, note) in tepai::demo::commands() {
         let reply = client
             .request(tepai::bus::SUBMIT_SUBJECT, envelope.encode_to_vec().into())
@@ -199,6 +216,11 @@ async fn load_demo(nats: &NatsOptions) -> anyhow::Result<()> {
                     .iter()
                     .map(|e| e.global_position.to_string())
                     .collect();
+                head = a
+                    .events
+                    .iter()
+                    .map(|e| e.global_position)
+                    .fold(head, u64::max);
                 println!("  accepted  {note} (positions {})", positions.join(", "));
             }
             Some(pb::command_result::Outcome::Rejected(r)) => {
@@ -212,5 +234,43 @@ async fn load_demo(nats: &NatsOptions) -> anyhow::Result<()> {
             None => println!("  no outcome for {note}"),
         }
     }
+
+    // Show the views once they have caught up with what was written.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await?;
+        let status = pb::Status::decode(reply.payload)?;
+        if status.projections.iter().all(|p| p.checkpoint >= head)
+            || tokio::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let query = pb::AssignmentsQuery {
+        page_size: 500,
+        ..Default::default()
+    };
+    let reply = client
+        .request("tepai.query.assignments", query.encode_to_vec().into())
+        .await?;
+    let page = pb::AssignmentsPage::decode(reply.payload)?;
+    println!("\nAssignments today:");
+    tepai::cli::query::print_assignments_table(&page);
+    let reply = client
+        .request(
+            "tepai.query.city_matrix",
+            pb::CityMatrixQuery::default().encode_to_vec().into(),
+        )
+        .await?;
+    let matrix = pb::CityMatrix::decode(reply.payload)?;
+    println!("\nCity matrix (home city × city served; posts/hours per month/service minutes this month):");
+    tepai::cli::query::print_city_matrix(&matrix);
+    println!();
     Ok(())
 }

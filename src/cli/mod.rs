@@ -8,52 +8,6 @@
 //! query error 400/404), 1 when there was no usable answer (NATS not
 //! reachable, a timeout, a broken reply).
 //!
-//! # Wiring into `main.rs`
-//!
-//! Add two variants to the top-level subcommand enum and let `run` return
-//! the exit code the client chose (`up` returns `ExitCode::SUCCESS`; an
-//! `Err` still prints `error: …` and exits 1):
-//!
-//! ```ignore
-//! #[derive(Debug, Subcommand)]
-//! enum Command {
-//!     // Up { … },
-//!     /// Send one command to the command service and print its answer.
-//!     ///
-//!     /// Example: tepai send register-commissioner --commissioner-id … --name 张永锋
-//!     ///   --home-city 150100 --employer 内蒙古工业大学 --kind university
-//!     Send(tepai::cli::send::SendArgs),
-//!     /// Ask the query service for a view.
-//!     ///
-//!     /// Example: tepai query assignments --cross-city-only --all
-//!     Query(tepai::cli::query::QueryArgs),
-//! }
-//!
-//! fn main() -> ExitCode {
-//!     // … parse, telemetry, runtime as today …
-//!     match runtime.block_on(run(cli.command)) {
-//!         Ok(code) => code,
-//!         Err(error) => {
-//!             eprintln!("error: {error:#}");
-//!             ExitCode::FAILURE
-//!         }
-//!     }
-//! }
-//!
-//! async fn run(command: Command) -> anyhow::Result<ExitCode> {
-//!     match command {
-//!         Command::Up { .. } => { /* as today */ Ok(ExitCode::SUCCESS) }
-//!         Command::Send(args) => tepai::cli::send::run(args).await,
-//!         Command::Query(args) => tepai::cli::query::run(args).await,
-//!     }
-//! }
-//! ```
-//!
-//! The answer goes to stdout and errors to stderr, where async-nats logs
-//! its connection events at `info`; for these two subcommands main may
-//! want `telemetry::init` at `warn` (or to skip it) so a terminal shows
-//! only the answer.
-//!
 //! The demo can print its views with [`query::print_assignments_table`]
 //! and [`query::print_city_matrix`].
 

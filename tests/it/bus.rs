@@ -260,14 +260,22 @@ async fn a_nats_restart_while_commands_flow_loses_and_duplicates_nothing() {
     let acknowledged = written.len();
     assert_eq!(acknowledged, 120);
     let positions: Vec<u64> = written.iter().map(|w| w.global_position).collect();
-    assert_eq!(positions, (1..=120).collect::<Vec<_>>(), "each command written once, gap-free");
+    assert_eq!(
+        positions,
+        (1..=120).collect::<Vec<_>>(),
+        "each command written once, gap-free"
+    );
 
     // Stream: every event once, in order.
     let client = async_nats::connect(nats.url()).await.unwrap();
     let messages = stream_events(&client, acknowledged).await;
     let in_stream: Vec<String> = messages
         .iter()
-        .map(|m| pb::EventEnvelope::decode(m.payload.clone()).unwrap().event_id)
+        .map(|m| {
+            pb::EventEnvelope::decode(m.payload.clone())
+                .unwrap()
+                .event_id
+        })
         .collect();
     let ids: Vec<String> = written.iter().map(|w| w.event_id.clone()).collect();
     assert_eq!(in_stream, ids);
@@ -275,7 +283,12 @@ async fn a_nats_restart_while_commands_flow_loses_and_duplicates_nothing() {
     // Views: resumed by themselves, at the head.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let reply = client.request("tepai.query.status", pb::StatusQuery {}.encode_to_vec().into()).await;
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await;
         let checkpoint = reply
             .ok()
             .and_then(|r| pb::Status::decode(r.payload).ok())
@@ -283,7 +296,10 @@ async fn a_nats_restart_while_commands_flow_loses_and_duplicates_nothing() {
         if checkpoint == Some(acknowledged as u64) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "views stuck at {checkpoint:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "views stuck at {checkpoint:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     node.stop().await;
