@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod bus;
+mod cli;
 mod crash;
 mod http_client;
 mod nats_server;
