@@ -7,7 +7,10 @@ use crate::nats_server::NatsServer;
 use crate::support::*;
 
 fn tepai(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tepai")).args(args).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -24,10 +27,60 @@ async fn send_and_query_through_the_binary() {
     let (c, w, p) = (id(), id(), id());
 
     let commands: Vec<Vec<&str>> = vec![
-        vec!["register-commissioner", "--commissioner-id", &c, "--name", "张永锋", "--home-city", "150100", "--employer", "内蒙古工业大学", "--kind", "university", "--expertise", "新材料"],
-        vec!["establish-workstation", "--workstation-id", &w, "--name", "包钢工作站", "--host-org", "包钢集团", "--host-city", "150200", "--capacity", "3"],
-        vec!["extend-workstation-service", "--workstation-id", &w, "--city", "150100"],
-        vec!["appoint-post", "--post-id", &p, "--commissioner-id", &c, "--workstation-id", &w, "--serving-city", "150200", "--role", "顾问", "--hours-per-month", "20", "--start-date", "2025-01-01", "--end-date", "2025-12-31"],
+        vec![
+            "register-commissioner",
+            "--commissioner-id",
+            &c,
+            "--name",
+            "张永锋",
+            "--home-city",
+            "150100",
+            "--employer",
+            "内蒙古工业大学",
+            "--kind",
+            "university",
+            "--expertise",
+            "新材料",
+        ],
+        vec![
+            "establish-workstation",
+            "--workstation-id",
+            &w,
+            "--name",
+            "包钢工作站",
+            "--host-org",
+            "包钢集团",
+            "--host-city",
+            "150200",
+            "--capacity",
+            "3",
+        ],
+        vec![
+            "extend-workstation-service",
+            "--workstation-id",
+            &w,
+            "--city",
+            "150100",
+        ],
+        vec![
+            "appoint-post",
+            "--post-id",
+            &p,
+            "--commissioner-id",
+            &c,
+            "--workstation-id",
+            &w,
+            "--serving-city",
+            "150200",
+            "--role",
+            "顾问",
+            "--hours-per-month",
+            "20",
+            "--start-date",
+            "2025-01-01",
+            "--end-date",
+            "2025-12-31",
+        ],
     ];
     let command_id = id();
     for (i, command) in commands.iter().enumerate() {
@@ -41,7 +94,15 @@ async fn send_and_query_through_the_binary() {
         assert!(out.contains("accepted"), "{out}");
     }
     // Resending the first command id returns its first answer.
-    let mut again = vec!["send", "--nats-url", &url, "--command-id", &command_id, "--output", "json"];
+    let mut again = vec![
+        "send",
+        "--nats-url",
+        &url,
+        "--command-id",
+        &command_id,
+        "--output",
+        "json",
+    ];
     again.extend(commands[0].iter().copied());
     let (code, out, _) = tepai(&again);
     assert_eq!(code, 0);
@@ -50,26 +111,66 @@ async fn send_and_query_through_the_binary() {
 
     // A rejection exits 2 with the rule and the numbers.
     let (code, out, _) = tepai(&[
-        "send", "--nats-url", &url, "appoint-post", "--post-id", &id(), "--commissioner-id", &c, "--workstation-id", &w,
-        "--serving-city", "150100", "--role", "顾问", "--hours-per-month", "70", "--start-date", "2025-06-01", "--end-date", "2025-06-30",
+        "send",
+        "--nats-url",
+        &url,
+        "appoint-post",
+        "--post-id",
+        &id(),
+        "--commissioner-id",
+        &c,
+        "--workstation-id",
+        &w,
+        "--serving-city",
+        "150100",
+        "--role",
+        "顾问",
+        "--hours-per-month",
+        "70",
+        "--start-date",
+        "2025-06-01",
+        "--end-date",
+        "2025-06-30",
     ]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("HOURS_OVER_LIMIT") && out.contains("90 hours/month"), "{out}");
+    assert!(
+        out.contains("HOURS_OVER_LIMIT") && out.contains("90 hours/month"),
+        "{out}"
+    );
 
     // Wait for the views, then read them through the CLI.
     let mut page = serde_json::Value::Null;
     for _ in 0..100 {
-        let (code, out, err) = tepai(&["query", "--nats-url", &url, "--output", "json", "assignments", "--on-date", "2025-06-01"]);
+        let (code, out, err) = tepai(&[
+            "query",
+            "--nats-url",
+            &url,
+            "--output",
+            "json",
+            "assignments",
+            "--on-date",
+            "2025-06-01",
+        ]);
         assert_eq!(code, 0, "{err}");
         page = serde_json::from_str(&out).unwrap();
-        if page["assignments"].as_array().is_some_and(|a| !a.is_empty()) {
+        if page["assignments"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(page["assignments"][0]["post_id"], p.as_str());
     assert_eq!(page["assignments"][0]["cross_city"], true);
-    let (code, out, _) = tepai(&["query", "--nats-url", &url, "city-matrix", "--on-date", "2025-06-01"]);
+    let (code, out, _) = tepai(&[
+        "query",
+        "--nats-url",
+        &url,
+        "city-matrix",
+        "--on-date",
+        "2025-06-01",
+    ]);
     assert_eq!(code, 0);
     assert!(out.contains("包头") && out.contains("1/20/0"), "{out}");
     let (code, _, err) = tepai(&["query", "--nats-url", &url, "commissioner", "not-a-uuid"]);
