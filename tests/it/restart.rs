@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use futures::StreamExt;
 use prost::Message;
 use tepai::store::StoreReader;
 use tepai::wire::pb;
@@ -187,30 +186,15 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
     assert_eq!(stored, acknowledged);
 
     // Stream: the same events, once each, in order.
-    let js = async_nats::jetstream::new(client.clone());
-    let stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
-    let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
-            ..Default::default()
-        })
+    let in_stream: Vec<String> = crate::bus::stream_events(&client, acknowledged.len())
         .await
-        .unwrap();
-    let mut messages = consumer
-        .fetch()
-        .max_messages(10_000)
-        .expires(Duration::from_secs(2))
-        .messages()
-        .await
-        .unwrap();
-    let mut in_stream = Vec::new();
-    while let Some(Ok(m)) = messages.next().await {
-        in_stream.push(
+        .iter()
+        .map(|m| {
             pb::EventEnvelope::decode(m.payload.clone())
                 .unwrap()
-                .event_id,
-        );
-    }
+                .event_id
+        })
+        .collect();
     assert_eq!(in_stream, acknowledged);
     assert_eq!(
         in_stream.iter().collect::<HashSet<_>>().len(),
