@@ -4,9 +4,10 @@
 //! and HTTP. `tepai up` runs both in one process.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,6 +17,7 @@ use crate::config::{NatsOptions, NodeOptions};
 use crate::domain::Policy;
 use crate::processor::writer::{CommandWriter, WriterOptions};
 use crate::processor::{Processor, ProcessorError};
+use crate::projection::ViewsDir;
 use crate::query::{self, QueryService, StatusSources};
 use crate::store::{EventStore, StoreError, StoreOptions};
 
@@ -169,6 +171,38 @@ impl CommandRole {
     }
 }
 
+/// Watches which generation of the views is live (a rebuild in another
+/// process swaps it) and reports changes; polled, since a pointer file
+/// changes rarely and polling needs no platform-specific notify.
+fn follow_live_views(
+    views: ViewsDir,
+    stop: CancellationToken,
+) -> std::io::Result<watch::Receiver<PathBuf>> {
+    let (tx, rx) = watch::channel(views.current()?);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            match views.current() {
+                Ok(path) if *tx.borrow() != path => {
+                    tracing::info!(path = %path.display(), "a rebuild made new views live");
+                    let old = tx.send_replace(path.clone());
+                    // Readers still on the old file keep it open; unlinking
+                    // does not disturb them.
+                    if let Err(error) = views.remove_others(&[path.as_path()]) {
+                        tracing::warn!(%error, old = %old.display(), "could not remove old views");
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot read which views are live"),
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// Runs a node with `roles` until `shutdown`, then stops its parts in
 /// order: commands drained, relay flushed, views checkpointed. `started`
 /// hears once the node answers.
@@ -197,7 +231,10 @@ pub async fn run(
     let mut http_addr = None;
     if roles.query {
         let js = async_nats::jetstream::new(client.clone());
-        let projector = Projector::open(js, &config.node.views_path(), "tepai-views").await?;
+        let stop = CancellationToken::new();
+        let live = follow_live_views(config.node.views_dir(), stop.clone())
+            .map_err(data_dir_error(&config))?;
+        let projector = Projector::open(js, live.clone(), "tepai-views").await?;
         let mut status = sources.take().unwrap_or(StatusSources {
             store_head: None,
             relay: None,
@@ -205,12 +242,7 @@ pub async fn run(
         });
         status.projector = projector.progress();
         let progress = projector.progress();
-        let queries = QueryService::new(
-            config.node.views_path(),
-            config.policy.region.clone(),
-            status,
-        );
-        let stop = CancellationToken::new();
+        let queries = QueryService::new(live, config.policy.region.clone(), status);
         let projector_task = tokio::spawn(projector.run(stop.clone()));
         let nats_task =
             tokio::spawn(query::nats::start(client.clone(), queries.clone(), stop.clone()).await?);

@@ -102,8 +102,8 @@ impl NodeOptions {
         self.data_dir.join("relay.db")
     }
 
-    /// The views file.
-    pub fn views_path(&self) -> PathBuf {
-        self.data_dir.join("views.db")
+    /// The directory of the views' generations.
+    pub fn views_dir(&self) -> crate::projection::ViewsDir {
+        crate::projection::ViewsDir::new(&self.data_dir)
     }
 }

@@ -3,7 +3,7 @@
 //! then acknowledged; redeliveries are skipped by position, and a gap in
 //! positions stops it with an error instead of being skipped.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -38,6 +38,8 @@ pub struct Projector {
     js: jetstream::Context,
     consumer_name: String,
     consumer: PullConsumer,
+    /// The live views file; a rebuild points it at a new generation.
+    live: watch::Receiver<PathBuf>,
     projection: Arc<Mutex<Projection>>,
     progress: watch::Sender<ProjectorProgress>,
 }
@@ -93,15 +95,16 @@ async fn consumer_from(
 }
 
 impl Projector {
-    /// Opens the views at `views_path` and the durable consumer
-    /// `consumer_name` (one per views file: a query node has its own).
+    /// Opens the live views `live` names and the durable consumer
+    /// `consumer_name` (one per node: a query node has its own).
     pub async fn open(
         js: jetstream::Context,
-        views_path: &Path,
+        live: watch::Receiver<PathBuf>,
         consumer_name: &str,
     ) -> Result<Self, BusError> {
         ensure_stream(&js).await?;
-        let projection = Projection::open(views_path).map_err(projection_error)?;
+        let path = live.borrow().clone();
+        let projection = Projection::open(&path).map_err(projection_error)?;
         let checkpoint = projection.checkpoint();
         let consumer = consumer_from(&js, consumer_name, checkpoint).await?;
         tracing::info!(checkpoint, consumer = consumer_name, "projector resumes");
@@ -114,6 +117,7 @@ impl Projector {
             js,
             consumer_name: consumer_name.to_owned(),
             consumer,
+            live,
             projection: Arc::new(Mutex::new(projection)),
             progress,
         })
@@ -193,10 +197,35 @@ impl Projector {
         }
     }
 
+    /// Moves to the generation a rebuild made live: opens it, and restarts
+    /// the consumer from its checkpoint. The old generation stays readable
+    /// for queries already running on it.
+    async fn follow_rebuild(&mut self) -> Result<(), BusError> {
+        let path = self.live.borrow_and_update().clone();
+        let projection = Projection::open(&path).map_err(projection_error)?;
+        let checkpoint = projection.checkpoint();
+        self.consumer = consumer_from(&self.js, &self.consumer_name, checkpoint).await?;
+        *self
+            .projection
+            .lock()
+            .map_err(|_| BusError::Nats("projection lock poisoned".into()))? = projection;
+        self.progress.send_modify(|p| {
+            p.checkpoint = checkpoint;
+            p.gap = None;
+        });
+        tracing::info!(path = %path.display(), checkpoint, "views switched to a rebuilt generation");
+        Ok(())
+    }
+
     /// Runs until `shutdown`, retrying with a backoff after errors.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         loop {
+            if self.live.has_changed().unwrap_or(false) {
+                if let Err(error) = self.follow_rebuild().await {
+                    tracing::error!(%error, "cannot switch to the rebuilt views; staying on the old ones");
+                }
+            }
             let round = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 round = self.run_once() => round,

@@ -11,6 +11,7 @@
 //! `synchronous=NORMAL`, and a batch is applied whole or not at all.
 
 mod apply;
+mod generation;
 mod query;
 mod schema;
 #[cfg(test)]
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+pub use generation::{RebuildLock, ViewsDir};
 pub use query::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 use crate::wire::{self, pb};

@@ -29,23 +29,32 @@ pub struct StatusSources {
     pub projector: watch::Receiver<ProjectorProgress>,
 }
 
-/// Read-only connections to the views, reused across requests.
+/// Read-only connections to the live views, reused across requests. Each
+/// remembers its generation; after a rebuild swaps generations, old
+/// connections are dropped as they come back and new ones open the new file.
 #[derive(Debug)]
 struct ViewsPool {
-    path: PathBuf,
-    idle: Mutex<Vec<Views>>,
+    live: watch::Receiver<PathBuf>,
+    idle: Mutex<Vec<(PathBuf, Views)>>,
 }
 
 impl ViewsPool {
     fn with<R>(&self, f: impl FnOnce(&Views) -> Result<R, QueryError>) -> Result<R, QueryError> {
-        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        let views = match pooled {
-            Some(views) => views,
-            None => Views::open(&self.path).map_err(|e| QueryError::Storage(e.to_string()))?,
+        let live = self.live.borrow().clone();
+        let pooled = self.idle.lock().ok().and_then(|mut idle| {
+            idle.retain(|(path, _)| *path == live);
+            idle.pop()
+        });
+        let (path, views) = match pooled {
+            Some(pooled) => pooled,
+            None => {
+                let views = Views::open(&live).map_err(|e| QueryError::Storage(e.to_string()))?;
+                (live, views)
+            }
         };
         let result = f(&views);
         if let Ok(mut idle) = self.idle.lock() {
-            idle.push(views);
+            idle.push((path, views));
         }
         result
     }
@@ -67,16 +76,16 @@ fn today() -> Date {
 }
 
 impl QueryService {
-    /// A service over the views file at `views_path` (created by the
-    /// projector), for cities of `region`.
+    /// A service over the live views file that `live` names (created by
+    /// the projector), for cities of `region`.
     pub fn new(
-        views_path: PathBuf,
+        live: watch::Receiver<PathBuf>,
         region: BTreeSet<CityCode>,
         status: StatusSources,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool: ViewsPool {
-                path: views_path,
+                live,
                 idle: Mutex::new(Vec::new()),
             },
             region,
