@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod local_nats;
+pub mod ops;
 pub mod processor;
 pub mod projection;
 pub mod query;

@@ -56,6 +56,14 @@ enum Command {
     ///
     /// Example: tepai query assignments --cross-city-only --all
     Query(tepai::cli::query::QueryArgs),
+    /// The replay tool: status, rebuild, verify, inspect, export, import,
+    /// republish.
+    ///
+    /// Example: tepai ops verify
+    Ops {
+        #[command(subcommand)]
+        command: tepai::ops::OpsCommand,
+    },
     /// Run one role, for deployment apart: `command` (writer, command
     /// service, relay; owns the event store) or `query` (views fed from
     /// JetStream, NATS and HTTP queries; needs only NATS).
@@ -85,7 +93,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A client prints its answer on stdout; keep its stderr for trouble.
     let level = match cli.command {
-        Command::Send(_) | Command::Query(_) => "warn",
+        Command::Send(_) | Command::Query(_) | Command::Ops { .. } => "warn",
         _ => "info",
     };
     telemetry::init(cli.log_format, level);
@@ -130,6 +138,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Send(args) => tepai::cli::send::run(args).await,
         Command::Query(args) => tepai::cli::query::run(args).await,
+        Command::Ops { command } => tepai::ops::run(command).await,
         Command::Up {
             demo,
             node,

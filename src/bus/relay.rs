@@ -48,7 +48,8 @@ pub fn subject_of(stream_id: &str) -> String {
 
 /// The relay's durable position, in its own small SQLite file so that it
 /// never contends with the writer for the event store's lock.
-struct Checkpoint {
+/// The relay's durable position.
+pub struct Checkpoint {
     conn: Connection,
 }
 
@@ -63,6 +64,19 @@ impl Checkpoint {
              );",
         )?;
         Ok(Self { conn })
+    }
+
+    /// The position saved in the checkpoint file at `path`, if any; for
+    /// operators' tools, which must not create the file.
+    pub fn saved(path: &Path) -> Result<Option<Position>, BusError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let position: Option<i64> = conn
+            .query_row("SELECT position FROM relay WHERE id = 1", [], |r| r.get(0))
+            .optional()?;
+        Ok(position.map(|p| u64::try_from(p).unwrap_or(0)))
     }
 
     fn load(&self) -> Result<Position, BusError> {
@@ -100,8 +114,49 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+/// Publishes `events` in order with every ack in flight at once, then
+/// waits for all of them. Returns how many JetStream had already (dropped
+/// as duplicates by `Nats-Msg-Id`).
+pub async fn publish_events(
+    js: &jetstream::Context,
+    events: &[StoredEvent],
+) -> Result<usize, BusError> {
+    let mut acks = Vec::with_capacity(events.len());
+    for event in events {
+        let envelope = wire::event_envelope(event).map_err(|e| {
+            BusError::Nats(format!(
+                "event at position {} cannot be encoded: {e}",
+                event.position
+            ))
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            event.event_id.hyphenated().to_string().as_str(),
+        );
+        headers.insert(HEADER_EVENT_TYPE, event.event_type.as_str());
+        headers.insert(HEADER_POSITION, event.position.to_string().as_str());
+        let ack = js
+            .publish_with_headers(
+                subject_of(&event.stream_id),
+                headers,
+                envelope.encode_to_vec().into(),
+            )
+            .await
+            .map_err(BusError::nats)?;
+        acks.push(ack);
+    }
+    let mut duplicates = 0;
+    for ack in acks {
+        if ack.await.map_err(BusError::nats)?.duplicate {
+            duplicates += 1;
+        }
+    }
+    Ok(duplicates)
+}
+
 /// The global position of the last event the stream holds, from its header.
-async fn last_position_in_stream(js: &jetstream::Context) -> Result<Position, BusError> {
+pub async fn last_position_in_stream(js: &jetstream::Context) -> Result<Position, BusError> {
     let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
     let last = stream
         .info()
@@ -191,35 +246,7 @@ impl Relay {
             return Ok(0);
         };
 
-        let mut acks = Vec::with_capacity(events.len());
-        for event in &events {
-            let envelope = wire::event_envelope(event).map_err(|e| {
-                BusError::Nats(format!(
-                    "event at position {} cannot be encoded: {e}",
-                    event.position
-                ))
-            })?;
-            let mut headers = HeaderMap::new();
-            headers.insert(
-                "Nats-Msg-Id",
-                event.event_id.hyphenated().to_string().as_str(),
-            );
-            headers.insert(HEADER_EVENT_TYPE, event.event_type.as_str());
-            headers.insert(HEADER_POSITION, event.position.to_string().as_str());
-            let ack = self
-                .js
-                .publish_with_headers(
-                    subject_of(&event.stream_id),
-                    headers,
-                    envelope.encode_to_vec().into(),
-                )
-                .await
-                .map_err(BusError::nats)?;
-            acks.push(ack);
-        }
-        for ack in acks {
-            ack.await.map_err(BusError::nats)?;
-        }
+        publish_events(&self.js, &events).await?;
 
         let checkpoint = self.checkpoint.clone();
         blocking(move || {
@@ -271,7 +298,11 @@ impl Relay {
                 Err(error) => {
                     tracing::warn!(%error, position = self.position, "relay round failed; retrying");
                     // The server may have restarted and lost its unsynced
-                    // tail: start again after what the stream really holds.
+                    // tail, or the stream may have been deleted: recreate it
+                    // if need be and start again after what it really holds.
+                    if ensure_stream(&self.js).await.is_err() {
+                        continue;
+                    }
                     if let Ok(in_stream) = last_position_in_stream(&self.js).await {
                         self.position = in_stream;
                     }

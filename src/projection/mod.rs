@@ -11,6 +11,7 @@
 //! `synchronous=NORMAL`, and a batch is applied whole or not at all.
 
 mod apply;
+pub mod digest;
 mod generation;
 mod query;
 mod schema;

@@ -1,0 +1,271 @@
+//! `tepai ops verify`: checks that the record is whole and that every copy
+//! of it agrees — the store's integrity chain and gap-free positions, the
+//! live views against a fresh rebuild, and JetStream against the store.
+//! Exits 0 only when everything agrees.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use futures::StreamExt;
+use prost::Message;
+use rusqlite::{Connection, OpenFlags};
+
+use super::progress::Progress;
+use super::rebuild;
+use crate::bus::relay::Checkpoint;
+use crate::bus::EVENTS_STREAM;
+use crate::config::{NatsOptions, NodeOptions};
+use crate::projection::digest;
+use crate::store::StoreReader;
+use crate::wire::pb;
+
+/// Verify the store's chain, the views and the stream.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  tepai ops verify                 # everything; exit 0 only when all agree
+  tepai ops verify --no-stream     # without NATS
+  tepai ops verify --json")]
+pub struct VerifyArgs {
+    /// Skip comparing JetStream with the store.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Skip comparing the views with a rebuild.
+    #[arg(long)]
+    pub no_views: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The node's data directory.
+    #[command(flatten)]
+    pub node: NodeOptions,
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: NatsOptions,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Check {
+    check: &'static str,
+    ok: bool,
+    detail: String,
+}
+
+fn chain(args: &VerifyArgs) -> anyhow::Result<Check> {
+    let reader = StoreReader::open(&args.node.store_path())?;
+    let report = reader.verify_chain()?;
+    if let Some(fault) = report.first_fault {
+        return Ok(Check {
+            check: "store chain",
+            ok: false,
+            detail: fault.to_string(),
+        });
+    }
+    // A cut tail breaks no link; the relay remembers how far it got.
+    if let Some(relayed) = Checkpoint::saved(&args.node.relay_path())? {
+        if relayed > report.head.position {
+            return Ok(Check {
+                check: "store chain",
+                ok: false,
+                detail: format!(
+                    "the store ends at position {} but the relay published up to {relayed}: events {}..={relayed} are missing",
+                    report.head.position,
+                    report.head.position + 1
+                ),
+            });
+        }
+    }
+    Ok(Check {
+        check: "store chain",
+        ok: true,
+        detail: format!(
+            "{} events, positions 1..={} gap-free, every hash links",
+            report.events, report.head.position
+        ),
+    })
+}
+
+fn views(args: &VerifyArgs) -> anyhow::Result<Check> {
+    let live_path = args.node.views_dir().current()?;
+    let live = Connection::open_with_flags(&live_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("opening the live views {}", live_path.display()))?;
+    // One read transaction: the checkpoint and the rows are one snapshot,
+    // even while the node keeps applying events.
+    live.execute_batch("BEGIN")?;
+    let checkpoint: u64 = live.query_row("SELECT position FROM checkpoint", [], |r| r.get(0))?;
+    let fresh_dir = tempfile::Builder::new()
+        .prefix("verify-")
+        .tempdir_in(args.node.views_dir().path())?;
+    let fresh_path = fresh_dir.path().join("views.db");
+    let mut progress = Progress::new("rebuilding for comparison", checkpoint);
+    if args.node.store_path().exists() {
+        rebuild::from_store(
+            &args.node.store_path(),
+            &fresh_path,
+            Some(checkpoint),
+            &mut progress,
+        )?;
+    } else {
+        tokio::runtime::Handle::current().block_on(rebuild::from_nats(
+            &args.nats,
+            &fresh_path,
+            Some(checkpoint),
+            &mut progress,
+        ))?;
+    }
+    progress.finish();
+    let fresh = Connection::open_with_flags(&fresh_path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let (a, b) = (digest::digests(&live)?, digest::digests(&fresh)?);
+    for (x, y) in a.iter().zip(&b) {
+        if x != y {
+            let row = digest::first_difference(&live, &fresh, &x.table)?.unwrap_or_default();
+            return Ok(Check {
+                check: "views",
+                ok: false,
+                detail: format!(
+                    "view table {} differs from a rebuild at position {checkpoint}: {row}",
+                    x.table
+                ),
+            });
+        }
+    }
+    if a.len() != b.len() {
+        return Ok(Check {
+            check: "views",
+            ok: false,
+            detail: "the live views have other tables than a rebuild".into(),
+        });
+    }
+    live.execute_batch("COMMIT")?;
+    let rows: u64 = a.iter().map(|t| t.rows).sum();
+    Ok(Check {
+        check: "views",
+        ok: true,
+        detail: format!(
+            "{} tables, {rows} rows equal a rebuild at position {checkpoint}",
+            a.len()
+        ),
+    })
+}
+
+async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
+    let reader = StoreReader::open(&args.node.store_path())?;
+    let client = crate::bus::connect(&args.nats, "tepai-ops").await?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js
+        .get_stream(EVENTS_STREAM)
+        .await
+        .context("the stream TEPAI_EVENTS")?;
+    let messages = stream.info().await?.state.messages;
+    let consumer = stream
+        .create_consumer(pull::Config {
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await?;
+    let head = reader.head()?.position;
+    let mut seen: u64 = 0;
+    while seen < messages {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1000)
+            .expires(Duration::from_secs(2))
+            .messages()
+            .await?;
+        let mut fetched = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = message.map_err(|e| anyhow::anyhow!("reading the stream: {e}"))?;
+            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
+            fetched.push((
+                sequence,
+                pb::EventEnvelope::decode(message.payload.as_ref())?,
+            ));
+        }
+        if fetched.is_empty() {
+            break;
+        }
+        let stored = reader.read_from(seen, fetched.len())?;
+        for (i, (sequence, envelope)) in fetched.iter().enumerate() {
+            let expected = stored.get(i);
+            let matches = expected.is_some_and(|e| {
+                e.position == envelope.global_position
+                    && e.event_id.hyphenated().to_string() == envelope.event_id
+            });
+            if !matches {
+                let want = expected.map_or("nothing (the store ends earlier)".to_owned(), |e| {
+                    format!("position {} (event {})", e.position, e.event_id)
+                });
+                return Ok(Check {
+                    check: "stream",
+                    ok: false,
+                    detail: format!(
+                        "stream message {sequence} holds position {} (event {}); the store has {want} there",
+                        envelope.global_position, envelope.event_id
+                    ),
+                });
+            }
+        }
+        seen += fetched.len() as u64;
+    }
+    if seen != head {
+        return Ok(Check {
+            check: "stream",
+            ok: false,
+            detail: format!(
+                "the stream holds {seen} events, the store {head}: positions {}..={head} are missing from the stream (the relay or `tepai ops republish` restores them)",
+                seen + 1
+            ),
+        });
+    }
+    Ok(Check {
+        check: "stream",
+        ok: true,
+        detail: format!("{seen} events, same ids in the same order as the store"),
+    })
+}
+
+/// Runs `tepai ops verify`.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let failed = |check: &'static str, error: anyhow::Error| Check {
+        check,
+        ok: false,
+        detail: format!("cannot check: {error:#}"),
+    };
+    let mut checks = Vec::new();
+    let has_store = args.node.store_path().exists();
+    if has_store {
+        checks.push(
+            tokio::task::block_in_place(|| chain(&args))
+                .unwrap_or_else(|e| failed("store chain", e)),
+        );
+    }
+    if !args.no_views {
+        checks.push(
+            tokio::task::block_in_place(|| views(&args)).unwrap_or_else(|e| failed("views", e)),
+        );
+    }
+    if !args.no_stream && has_store {
+        checks.push(stream(&args).await.unwrap_or_else(|e| failed("stream", e)));
+    }
+    let all_ok = checks.iter().all(|c| c.ok);
+    if args.json {
+        println!("{}", serde_json::json!({ "ok": all_ok, "checks": checks }));
+    } else {
+        for c in &checks {
+            println!(
+                "{:<12} {:<4} {}",
+                c.check,
+                if c.ok { "ok" } else { "FAIL" },
+                c.detail
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
