@@ -71,11 +71,7 @@ impl Progress {
         let rate = self.rate();
         let left = self.total.saturating_sub(self.done);
         let eta = if rate > 0.0 { left as f64 / rate } else { 0.0 };
-        let percent = if self.total == 0 {
-            100
-        } else {
-            self.done * 100 / self.total
-        };
+        let percent = (self.done * 100).checked_div(self.total).unwrap_or(100);
         format!(
             "{}: {}/{} events ({percent}%), {rate:.0} events/s, ETA {eta:.0}s",
             self.label, self.done, self.total
