@@ -541,7 +541,7 @@ impl PageToken {
 
     fn decode(token: &str) -> Result<Self, QueryError> {
         let bad = || invalid("page_token", "is not a token from a previous page");
-        if token.len() % 2 != 0 || !token.is_ascii() {
+        if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(bad());
         }
         let bytes = (0..token.len())
