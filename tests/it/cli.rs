@@ -1,21 +1,11 @@
 //! The producer and query CLIs, run as the binary against a real node.
 
-use std::process::Command;
-
 use crate::bus::start_node;
 use crate::nats_server::NatsServer;
 use crate::support::*;
 
 fn tepai(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tepai"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    run_tepai(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

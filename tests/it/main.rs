@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod http_client;
 mod nats_server;
+mod ops;
 mod processor;
 mod purity;
 mod restart;

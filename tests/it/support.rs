@@ -105,3 +105,16 @@ pub fn rejected(result: &pb::CommandResult) -> (pb::RejectCode, &str, &str) {
         other => panic!("expected rejected, got {other:?}"),
     }
 }
+
+/// Runs the `tepai` binary; returns its exit code, stdout and stderr.
+pub fn run_tepai(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

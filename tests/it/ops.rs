@@ -1,0 +1,435 @@
+//! The replay tool through the binary, against a real node, store, views
+//! and stream: status, rebuild under live queries, audit rebuilds, the
+//! rebuild lock, verify against each kind of damage, republish.
+
+use std::time::Duration;
+
+use prost::Message;
+use tepai::projection::{Views, ViewsDir};
+use tepai::wire::pb;
+
+use crate::bus::{send, start_node, Node};
+use crate::http_client;
+use crate::nats_server::NatsServer;
+use crate::support::*;
+
+/// Registers `n` commissioners at one workstation, each with a post.
+/// Returns the head position.
+async fn load(client: &async_nats::Client, n: usize) -> u64 {
+    let station = id();
+    let mut head = accepted(
+        &send(
+            client,
+            &envelope(establish(&station, "包钢工作站", BAOTOU, 500)),
+        )
+        .await,
+    )[0]
+    .global_position;
+    for _ in 0..n {
+        let c = id();
+        send(client, &envelope(register(&c, "赵敏", HOHHOT))).await;
+        let result = send(client, &envelope(appoint(&id(), &c, &station, BAOTOU, 10))).await;
+        head = accepted(&result)[0].global_position;
+    }
+    head
+}
+
+async fn views_at(client: &async_nats::Client, head: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await;
+        let checkpoint = reply
+            .ok()
+            .and_then(|r| pb::Status::decode(r.payload).ok())
+            .and_then(|s| s.projections.first().map(|p| p.checkpoint));
+        if checkpoint == Some(head) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "views stuck at {checkpoint:?}, want {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn count_posts(node: &Node) -> Result<usize, String> {
+    let response = http_client::get(
+        node.http,
+        "/v1/assignments?on_date=2025-06-01&page_size=500",
+    )
+    .await;
+    if response.status != 200 {
+        return Err(format!("{}: {}", response.status, response.body));
+    }
+    Ok(response.json()["assignments"]
+        .as_array()
+        .map_or(0, |a| a.len()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_swaps_the_views_while_queries_keep_answering() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 40).await;
+    views_at(&client, head).await;
+    let views = ViewsDir::new(data.path());
+    let before = views.current().unwrap();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    let node = std::sync::Arc::new(node);
+    let querier = {
+        let (stop, node) = (stop.clone(), node.clone());
+        tokio::spawn(async move {
+            let mut answers = Vec::new();
+            while !stop.is_cancelled() {
+                answers.push(count_posts(&node).await);
+            }
+            answers
+        })
+    };
+    let dir = data.path().to_str().unwrap().to_owned();
+    let url = nats.url();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        run_tepai(&["ops", "rebuild", "--data-dir", &dir, "--nats-url", &url])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("to position {head}")), "{out}");
+    let after = views.current().unwrap();
+    assert_ne!(after, before);
+    // The node follows the swap, drops the old file, and keeps applying.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !before.exists(),
+        "the old generation is removed once the node switched"
+    );
+    let head = load(&client, 2).await;
+    views_at(&client, head).await;
+    stop.cancel();
+    let answers = querier.await.unwrap();
+    assert!(
+        answers.len() > 10,
+        "queries ran throughout ({} answers)",
+        answers.len()
+    );
+    for answer in &answers {
+        assert!(
+            matches!(answer, Ok(n) if *n >= 40),
+            "a query failed or saw partial views: {answer:?}"
+        );
+    }
+    assert_eq!(count_posts(&node).await, Ok(42));
+    std::sync::Arc::try_unwrap(node).ok().unwrap().stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_rebuild_stops_at_a_position_and_leaves_the_live_views_alone() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 5).await;
+    views_at(&client, head).await;
+    let live = ViewsDir::new(data.path()).current().unwrap();
+    let output = data.path().join("audit.db");
+    let (dir, url) = (data.path().to_str().unwrap(), nats.url());
+
+    let (code, out, err) = run_tepai(&[
+        "ops",
+        "rebuild",
+        "--to-position",
+        "5",
+        "--output",
+        output.to_str().unwrap(),
+        "--data-dir",
+        dir,
+        "--nats-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let audit = Views::open(&output).unwrap();
+    assert_eq!(audit.checkpoint().unwrap(), 5);
+    let page = audit
+        .assignments(
+            &pb::AssignmentsQuery {
+                on_date: "2025-06-01".into(),
+                ..Default::default()
+            },
+            "2025-06-01".parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        page.assignments.len(),
+        2,
+        "after event 5: the station, two commissioners with posts"
+    );
+    assert_eq!(ViewsDir::new(data.path()).current().unwrap(), live);
+
+    // From JetStream, as a query node would.
+    let from_nats = data.path().join("audit-nats.db");
+    let (code, out, err) = run_tepai(&[
+        "ops",
+        "rebuild",
+        "--source",
+        "nats",
+        "--to-position",
+        "7",
+        "--output",
+        from_nats.to_str().unwrap(),
+        "--data-dir",
+        dir,
+        "--nats-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(Views::open(&from_nats).unwrap().checkpoint().unwrap(), 7);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rebuild_is_refused_while_one_holds_the_views() {
+    let data = tempfile::tempdir().unwrap();
+    let held = ViewsDir::new(data.path()).lock_rebuild().unwrap();
+    let (code, _, err) = run_tepai(&[
+        "ops",
+        "rebuild",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("another rebuild holds"), "{err}");
+    drop(held);
+}
+
+fn drop_triggers(store: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(store).unwrap();
+    for name in conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect::<Vec<_>>()
+    {
+        conn.execute_batch(&format!("DROP TRIGGER {name}")).unwrap();
+    }
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_passes_on_a_healthy_node_and_names_each_kind_of_damage() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 6).await;
+    views_at(&client, head).await;
+    node.stop().await;
+    let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["ops", "verify", "--data-dir", &dir, "--nats-url", &url];
+        args.extend_from_slice(extra);
+        run_tepai(&args)
+    };
+
+    let (code, out, err) = verify(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches(" ok ").count(), 3, "{out}");
+
+    // A view row changed behind the projector's back.
+    let live = ViewsDir::new(data.path()).current().unwrap();
+    rusqlite::Connection::open(&live)
+        .unwrap()
+        .execute(
+            "UPDATE posts SET role = '篡改' WHERE post_id = (SELECT min(post_id) FROM posts)",
+            [],
+        )
+        .unwrap();
+    let (code, out, _) = verify(&["--no-stream"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("view table posts") && out.contains("篡改"),
+        "{out}"
+    );
+    let (code, out, err) = run_tepai(&["ops", "rebuild", "--data-dir", &dir, "--nats-url", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(verify(&[]).0, 0, "a rebuild repairs the views");
+
+    // A message deleted from the stream.
+    let js = async_nats::jetstream::new(client.clone());
+    js.get_stream("TEPAI_EVENTS")
+        .await
+        .unwrap()
+        .delete_message(3)
+        .await
+        .unwrap();
+    let (code, out, _) = verify(&["--no-views"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("stream") && out.contains("FAIL") && out.contains("position 3"),
+        "{out}"
+    );
+
+    // One byte of a stored payload changed.
+    let store = store_path(data.path());
+    let conn = drop_triggers(&store);
+    let original: Vec<u8> = conn
+        .query_row("SELECT payload FROM events WHERE position = 5", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mut changed = original.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 0x01;
+    conn.execute(
+        "UPDATE events SET payload = ?1 WHERE position = 5",
+        [&changed],
+    )
+    .unwrap();
+    let (code, out, _) = verify(&["--no-stream", "--no-views"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("position 5"), "{out}");
+    conn.execute(
+        "UPDATE events SET payload = ?1 WHERE position = 5",
+        [&original],
+    )
+    .unwrap();
+    assert_eq!(verify(&["--no-stream", "--no-views"]).0, 0);
+
+    // An event row deleted.
+    conn.execute("DELETE FROM events WHERE position = 7", [])
+        .unwrap();
+    let (code, out, _) = verify(&["--no-stream", "--no-views"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("expected position 7"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republish_changes_no_view_and_restores_a_deleted_stream() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 5).await;
+    views_at(&client, head).await;
+    let before = http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
+        .await
+        .body;
+    let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
+
+    // Within the duplicate window JetStream drops every resent event.
+    let (code, out, err) = run_tepai(&[
+        "ops",
+        "republish",
+        "--from",
+        "1",
+        "--force",
+        "--data-dir",
+        &dir,
+        "--nats-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{head} dropped by JetStream as duplicates")),
+        "{out}"
+    );
+    let js = async_nats::jetstream::new(client.clone());
+    assert_eq!(
+        js.get_stream("TEPAI_EVENTS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages,
+        head
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
+            .await
+            .body,
+        before
+    );
+    node.stop().await;
+
+    // Deleted on the NATS side: recreated and refilled from the store.
+    js.delete_stream("TEPAI_EVENTS").await.unwrap();
+    let (code, out, err) = run_tepai(&[
+        "ops",
+        "republish",
+        "--from",
+        "1",
+        "--data-dir",
+        &dir,
+        "--nats-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        js.get_stream("TEPAI_EVENTS")
+            .await
+            .unwrap()
+            .info()
+            .await
+            .unwrap()
+            .state
+            .messages,
+        head
+    );
+    let (code, out, err) = run_tepai(&["ops", "verify", "--data-dir", &dir, "--nats-url", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let node = start_node(&nats, data.path()).await;
+    views_at(&client, head).await;
+    assert_eq!(
+        http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
+            .await
+            .body,
+        before
+    );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_store_relay_views_and_stream() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 3).await;
+    views_at(&client, head).await;
+    let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
+    let (code, out, err) = run_tepai(&[
+        "ops",
+        "status",
+        "--json",
+        "--data-dir",
+        &dir,
+        "--nats-url",
+        &url,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["store_head"], head);
+    assert_eq!(status["views_checkpoint"], head);
+    assert_eq!(status["views_lag"], 0);
+    assert_eq!(status["stream"]["messages"], head);
+    assert_eq!(status["stream"]["last_position"], head);
+    assert!(status["relay_position"].as_u64().unwrap() <= head);
+    let (code, out, _) = run_tepai(&["ops", "status", "--data-dir", &dir, "--nats-url", &url]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("store head        {head}")), "{out}");
+    node.stop().await;
+}
