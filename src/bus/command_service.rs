@@ -44,7 +44,7 @@ pub async fn start(
         .add(SUBMIT_SUBJECT)
         .await
         .map_err(BusError::nats)?;
-    client.flush().await.map_err(BusError::nats)?;
+    super::await_registration(&client, &service).await?;
     tracing::info!(subject = SUBMIT_SUBJECT, "command service ready");
     Ok(async move {
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));

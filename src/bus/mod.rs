@@ -56,6 +56,27 @@ impl BusError {
     }
 }
 
+/// Returns once the server has taken this connection's subscriptions for
+/// the service `name`: a flush only empties the client's buffer, while a
+/// round trip to this instance's own `$SRV.PING.<name>.<id>` proves the
+/// server has processed everything sent before it (it handles one
+/// connection's messages in order). Without it, a request right after start
+/// can find no responders.
+pub async fn await_registration(
+    client: &async_nats::Client,
+    service: &async_nats::service::Service,
+) -> Result<(), BusError> {
+    let info = service.info().await;
+    client
+        .request(
+            format!("$SRV.PING.{}.{}", info.name, info.id),
+            bytes::Bytes::new(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(BusError::nats)
+}
+
 /// Connects with the configured credentials, token or TLS. Secrets are
 /// passed to the client and never logged.
 pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Client, BusError> {

@@ -79,7 +79,7 @@ pub async fn start(
         endpoints.push(endpoint.map(move |request| (view, request)));
     }
     let mut requests = futures::stream::select_all(endpoints);
-    client.flush().await.map_err(BusError::nats)?;
+    crate::bus::await_registration(&client, &service).await?;
     tracing::info!("query service ready on tepai.query.<view>");
     Ok(async move {
         let tasks = TaskTracker::new();
