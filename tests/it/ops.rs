@@ -433,3 +433,49 @@ async fn status_reports_the_store_relay_views_and_stream() {
     assert!(out.contains(&format!("store head        {head}")), "{out}");
     node.stop().await;
 }
+
+#[test]
+fn an_interrupted_rebuild_leaves_the_live_views_untouched() {
+    let data = tempfile::tempdir().unwrap();
+    {
+        let mut processor = open_processor(data.path());
+        for _ in 0..30 {
+            let batch = (0..1000)
+                .map(|_| decoded(envelope(register(&id(), "赵敏", HOHHOT))))
+                .collect();
+            processor.process_batch(batch, NOW_MS);
+        }
+    }
+    let dir = data.path().to_str().unwrap();
+    let (code, out, err) = run_tepai(&["ops", "rebuild", "--data-dir", dir]);
+    assert_eq!(code, 0, "{out}{err}");
+    let views = ViewsDir::new(data.path());
+    let live = views.current().unwrap();
+
+    let mut rebuild = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args(["ops", "rebuild", "--data-dir", dir])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    rebuild.kill().unwrap();
+    let status = rebuild.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the rebuild finished before it could be interrupted; give it more events"
+    );
+
+    assert_eq!(
+        views.current().unwrap(),
+        live,
+        "the pointer still names the old views"
+    );
+    assert_eq!(Views::open(&live).unwrap().checkpoint().unwrap(), 30_000);
+    let (code, out, err) = run_tepai(&["ops", "rebuild", "--data-dir", dir]);
+    assert_eq!(
+        code, 0,
+        "the lock died with the interrupted process: {out}{err}"
+    );
+    assert_ne!(views.current().unwrap(), live);
+}
