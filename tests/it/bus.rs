@@ -281,27 +281,7 @@ async fn a_nats_restart_while_commands_flow_loses_and_duplicates_nothing() {
     assert_eq!(in_stream, ids);
 
     // Views: resumed by themselves, at the head.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = client
-            .request(
-                "tepai.query.status",
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await;
-        let checkpoint = reply
-            .ok()
-            .and_then(|r| pb::Status::decode(r.payload).ok())
-            .and_then(|s| s.projections.first().map(|p| p.checkpoint));
-        if checkpoint == Some(acknowledged as u64) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "views stuck at {checkpoint:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_views(&client, acknowledged as u64).await;
     node.stop().await;
 
     // Store: the same events, chain intact.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use prost::Message;
 use tepai::projection::{Views, ViewsDir};
 use tepai::wire::pb;
 
@@ -34,30 +33,6 @@ async fn load(client: &async_nats::Client, n: usize) -> u64 {
     head
 }
 
-async fn views_at(client: &async_nats::Client, head: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let reply = client
-            .request(
-                "tepai.query.status",
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await;
-        let checkpoint = reply
-            .ok()
-            .and_then(|r| pb::Status::decode(r.payload).ok())
-            .and_then(|s| s.projections.first().map(|p| p.checkpoint));
-        if checkpoint == Some(head) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "views stuck at {checkpoint:?}, want {head}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn count_posts(node: &Node) -> Result<usize, String> {
     let response = http_client::get(
         node.http,
@@ -79,7 +54,7 @@ async fn a_rebuild_swaps_the_views_while_queries_keep_answering() {
     let node = start_node(&nats, data.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let head = load(&client, 40).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     let views = ViewsDir::new(data.path());
     let before = views.current().unwrap();
 
@@ -113,7 +88,7 @@ async fn a_rebuild_swaps_the_views_while_queries_keep_answering() {
         "the old generation is removed once the node switched"
     );
     let head = load(&client, 2).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     stop.cancel();
     let answers = querier.await.unwrap();
     assert!(
@@ -138,7 +113,7 @@ async fn an_audit_rebuild_stops_at_a_position_and_leaves_the_live_views_alone() 
     let node = start_node(&nats, data.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let head = load(&client, 5).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     let live = ViewsDir::new(data.path()).current().unwrap();
     let output = data.path().join("audit.db");
     let (dir, url) = (data.path().to_str().unwrap(), nats.url());
@@ -232,7 +207,7 @@ async fn verify_passes_on_a_healthy_node_and_names_each_kind_of_damage() {
     let node = start_node(&nats, data.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let head = load(&client, 6).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     node.stop().await;
     let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
     let verify = |extra: &[&str]| {
@@ -320,7 +295,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
     let node = start_node(&nats, data.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let head = load(&client, 5).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     let before = http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
         .await
         .body;
@@ -392,7 +367,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
     assert_eq!(code, 0, "{out}{err}");
 
     let node = start_node(&nats, data.path()).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     assert_eq!(
         http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
             .await
@@ -409,7 +384,7 @@ async fn status_reports_the_store_relay_views_and_stream() {
     let node = start_node(&nats, data.path()).await;
     let client = async_nats::connect(nats.url()).await.unwrap();
     let head = load(&client, 3).await;
-    views_at(&client, head).await;
+    wait_for_views(&client, head).await;
     let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
     let (code, out, err) = run_tepai(&[
         "ops",

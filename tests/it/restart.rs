@@ -24,26 +24,10 @@ fn spawn_tepai(nats: &NatsServer, dir: &std::path::Path) -> Child {
             "--data-dir",
         ])
         .arg(dir)
-        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(log_file(dir))
+        .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-/// The node's log, kept beside its data for a failing test to show.
-fn log_file(dir: &std::path::Path) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("tepai.log"))
-        .unwrap()
-}
-
-fn log_tail(dir: &std::path::Path) -> String {
-    let log = std::fs::read_to_string(dir.join("tepai.log")).unwrap_or_default();
-    let lines: Vec<&str> = log.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Sends `envelope` until it is answered, resending the same command id:
@@ -119,28 +103,7 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
     );
 
     // Views caught up, then a graceful stop exits 0.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = client
-            .request(
-                "tepai.query.status",
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await;
-        if let Ok(reply) = reply {
-            if let Ok(status) = pb::Status::decode(reply.payload) {
-                if status.projections.first().map(|p| p.checkpoint) == Some(head) {
-                    break;
-                }
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "views did not catch up:\n{}",
-            log_tail(data.path())
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_views(&client, head).await;
     let page_request = pb::AssignmentsQuery {
         on_date: "2025-06-01".into(),
         page_size: 500,

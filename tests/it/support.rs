@@ -118,3 +118,30 @@ pub fn run_tepai(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Waits (up to 20 s) until the views report `position` applied, asking
+/// `tepai.query.status`; a node restarting meanwhile is retried.
+pub async fn wait_for_views(client: &async_nats::Client, position: u64) {
+    use prost::Message;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await;
+        let checkpoint = reply
+            .ok()
+            .and_then(|r| pb::Status::decode(r.payload).ok())
+            .and_then(|s| s.projections.first().map(|p| p.checkpoint));
+        if checkpoint == Some(position) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "views stuck at {checkpoint:?}, want {position}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -1,7 +1,5 @@
 //! Views over NATS and HTTP, fed by the projector from JetStream.
 
-use std::time::Duration;
-
 use prost::Message;
 use tepai::app::Roles;
 use tepai::wire::pb;
@@ -32,20 +30,10 @@ async fn query<Q: Message, R: Message + Default>(
     Ok(R::decode(reply.payload).unwrap())
 }
 
-/// Waits until the views have applied `position`.
-async fn wait_for_views(client: &async_nats::Client, position: u64) -> pb::Status {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status: pb::Status = query(client, "status", &pb::StatusQuery {}).await.unwrap();
-        if status.projections[0].checkpoint >= position {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "views stuck at {status:?}, want {position}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Waits until the views have applied `position`, then returns the status.
+async fn status_at(client: &async_nats::Client, position: u64) -> pb::Status {
+    wait_for_views(client, position).await;
+    query(client, "status", &pb::StatusQuery {}).await.unwrap()
 }
 
 struct World {
@@ -86,7 +74,7 @@ async fn views_answer_over_nats_and_http_after_the_events_arrive() {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let world = load_world(&client).await;
 
-    let status = wait_for_views(&client, world.head).await;
+    let status = status_at(&client, world.head).await;
     assert_eq!(
         (status.last_position, status.relay_position),
         (world.head, world.head)
@@ -295,7 +283,7 @@ async fn a_separate_query_node_catches_up_from_the_stream_alone() {
         },
     )
     .await;
-    let status = wait_for_views(&client, world.head).await;
+    let status = status_at(&client, world.head).await;
     assert_eq!(status.projections[0].checkpoint, world.head);
     assert!(
         !query_dir.path().join("events.db").exists(),
