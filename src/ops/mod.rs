@@ -4,6 +4,8 @@
 //! stream through its deduplication), and refuses anything else with a
 //! clear message and a non-zero exit.
 
+pub mod inspect;
+pub mod ndjson;
 pub mod progress;
 pub mod rebuild;
 pub mod republish;
@@ -24,6 +26,12 @@ pub enum OpsCommand {
     Verify(verify::VerifyArgs),
     /// Re-send stored events to JetStream.
     Republish(republish::RepublishArgs),
+    /// Print events, a stream or a command's events as JSON with all metadata.
+    Inspect(inspect::InspectArgs),
+    /// Write events as NDJSON, raw payloads included.
+    Export(ndjson::ExportArgs),
+    /// Load an NDJSON export into an empty store, checking the chain.
+    Import(ndjson::ImportArgs),
 }
 
 /// Runs one subcommand.
@@ -33,5 +41,8 @@ pub async fn run(command: OpsCommand) -> anyhow::Result<ExitCode> {
         OpsCommand::Rebuild(args) => rebuild::run(args).await,
         OpsCommand::Verify(args) => verify::run(args).await,
         OpsCommand::Republish(args) => republish::run(args).await,
+        OpsCommand::Inspect(args) => tokio::task::block_in_place(|| inspect::run(args)),
+        OpsCommand::Export(args) => tokio::task::block_in_place(|| ndjson::export(args)),
+        OpsCommand::Import(args) => tokio::task::block_in_place(|| ndjson::import(args)),
     }
 }

@@ -12,6 +12,7 @@ mod crash;
 mod http_client;
 mod nats_server;
 mod ops;
+mod ops_io;
 mod processor;
 mod purity;
 mod restart;
