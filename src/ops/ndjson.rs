@@ -191,7 +191,7 @@ fn write_export(
     scan_range(reader, first, last, |event| {
         write_export_line(out, &event)?;
         written += 1;
-        if written % PROGRESS_EVERY == 0 {
+        if written.is_multiple_of(PROGRESS_EVERY) {
             eprintln!("exported {written} events (position {})", event.position);
         }
         Ok(())
@@ -672,7 +672,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 /// and unused bits zero, so every payload has exactly one spelling.
 fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(format!("length {} is not a multiple of 4", bytes.len()));
     }
     let quads = bytes.len() / 4;
