@@ -78,6 +78,16 @@ impl ViewsDir {
         }
     }
 
+    /// The live generation's file if there is one, creating nothing: for
+    /// tools that only look.
+    pub fn live(&self) -> io::Result<Option<PathBuf>> {
+        if !self.dir.join(CURRENT).exists() {
+            return Ok(None);
+        }
+        let path = self.current()?;
+        Ok(path.exists().then_some(path))
+    }
+
     /// The file for the next generation (one past every file present),
     /// removed first if a previous attempt left it half-written.
     pub fn next(&self) -> io::Result<PathBuf> {
