@@ -191,11 +191,13 @@ pub(super) fn apply(
             let post = load_post(conn, &key)?.ok_or_else(|| {
                 at.inconsistent(format!("service {service_id} names unknown post {key}"))
             })?;
-            let inserted = conn.execute(
+            let inserted = conn.prepare_cached(
                 "INSERT INTO services (service_id, position, post_id, commissioner_id,
                      workstation_id, home_city, date, minutes, beneficiary, beneficiary_city, summary)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (service_id) DO NOTHING",
+            )?
+            .execute(
                 params![
                     service_id.to_string(),
                     position,
@@ -252,8 +254,10 @@ impl Versioning<'_> {
         let mut row =
             load_commissioner(self.conn, key)?.ok_or_else(|| self.missing("commissioner", key))?;
         change(&mut row);
-        self.conn.execute(
+        self.conn.prepare_cached(
             "UPDATE commissioners SET valid_to = ?2 WHERE commissioner_id = ?1 AND valid_to IS NULL",
+        )?
+        .execute(
             params![key, self.position],
         )?;
         insert_commissioner(self.conn, key, self.position, &row)
@@ -267,8 +271,10 @@ impl Versioning<'_> {
         let mut row =
             load_workstation(self.conn, key)?.ok_or_else(|| self.missing("workstation", key))?;
         change(&mut row);
-        self.conn.execute(
+        self.conn.prepare_cached(
             "UPDATE workstations SET valid_to = ?2 WHERE workstation_id = ?1 AND valid_to IS NULL",
+        )?
+        .execute(
             params![key, self.position],
         )?;
         insert_workstation(self.conn, key, self.position, &row)
@@ -281,10 +287,11 @@ impl Versioning<'_> {
     ) -> Result<(), ProjectionError> {
         let mut row = load_post(self.conn, key)?.ok_or_else(|| self.missing("post", key))?;
         change(&mut row);
-        self.conn.execute(
-            "UPDATE posts SET valid_to = ?2 WHERE post_id = ?1 AND valid_to IS NULL",
-            params![key, self.position],
-        )?;
+        self.conn
+            .prepare_cached(
+                "UPDATE posts SET valid_to = ?2 WHERE post_id = ?1 AND valid_to IS NULL",
+            )?
+            .execute(params![key, self.position])?;
         insert_post(self.conn, key, self.position, &row)
     }
 }

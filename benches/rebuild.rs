@@ -1,0 +1,265 @@
+//! Rebuild and open at scale: builds a store of about 1,000,000 events
+//! (100,000 commissioners, 1,000 workstations, 300,000 posts, term
+//! extensions and service records) through the real processor, then
+//! measures, in the same run:
+//! - opening it: the processor replays every event into memory, checking
+//!   the hash chain, and the process's peak RSS afterwards;
+//! - rebuilding every view from it into a fresh file;
+//! - the baseline: a raw SQLite scan of the same events table.
+//!
+//! `cargo bench --bench rebuild` (set `TEPAI_BENCH_COMMISSIONERS` for
+//! another size; events ≈ 10 × commissioners).
+
+// A benchmark binary: a failed unwrap is a failed run, and it has no API.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::time::Instant;
+
+use tepai::domain::Policy;
+use tepai::ops::progress::Progress;
+use tepai::processor::Processor;
+use tepai::store::{Durability, EventStore, StoreOptions};
+use tepai::wire::pb::{self, command_envelope::Command as C};
+use tepai::wire::Envelope;
+
+/// 2025-12-31 in UTC+8: every term and service date below is in the past.
+const NOW_MS: i64 = 1_767_139_200_000;
+const WORKSTATIONS: usize = 1000;
+
+fn uid(kind: u64, n: u64) -> String {
+    format!("00000000-{kind:04x}-7000-8000-{n:012x}")
+}
+
+fn envelope(n: &mut u64, command: C) -> Envelope {
+    *n += 1;
+    Envelope::try_from(pb::CommandEnvelope {
+        command_id: uid(9, *n),
+        expected_version: None,
+        actor: "bench".into(),
+        correlation_id: String::new(),
+        command: Some(command),
+    })
+    .unwrap()
+}
+
+fn commands_for(c: u64, n: &mut u64) -> Vec<Envelope> {
+    let commissioner = uid(1, c);
+    let mut out = vec![envelope(
+        n,
+        C::RegisterCommissioner(pb::RegisterCommissioner {
+            commissioner_id: commissioner.clone(),
+            name: format!("特派员{c}"),
+            home_city: if c % 2 == 0 { "150100" } else { "150200" }.into(),
+            employer: "内蒙古大学".into(),
+            kind: pb::CommissionerKind::University as i32,
+            expertise: vec!["乳业".into()],
+        }),
+    )];
+    for k in 0..3u64 {
+        let post = uid(3, c * 3 + k);
+        let workstation = uid(2, (c * 3 + k) % WORKSTATIONS as u64);
+        out.push(envelope(
+            n,
+            C::AppointPost(pb::AppointPost {
+                post_id: post.clone(),
+                commissioner_id: commissioner.clone(),
+                workstation_id: workstation,
+                serving_city: if k == 2 { "150200" } else { "150100" }.into(),
+                role: "技术顾问".into(),
+                hours_per_month: 20,
+                start_date: "2025-01-01".into(),
+                end_date: "2025-06-30".into(),
+            }),
+        ));
+        if k == 0 {
+            out.push(envelope(
+                n,
+                C::ExtendPostTerm(pb::ExtendPostTerm {
+                    post_id: post.clone(),
+                    end_date: "2025-12-31".into(),
+                }),
+            ));
+        }
+        for s in 0..2u64 {
+            if k == 2 && s == 1 {
+                continue;
+            }
+            out.push(envelope(
+                n,
+                C::RecordService(pb::RecordService {
+                    service_id: uid(4, (c * 3 + k) * 2 + s),
+                    post_id: post.clone(),
+                    date: format!("2025-0{}-15", 3 + s),
+                    minutes: 120,
+                    beneficiary: "包头稀土企业".into(),
+                    beneficiary_city: "150100".into(),
+                    summary: "工艺诊断".into(),
+                }),
+            ));
+        }
+    }
+    out
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+const MEASURE_ENV: &str = "TEPAI_BENCH_MEASURE_STORE";
+
+fn main() {
+    // The measuring half runs in a fresh process, so its peak RSS is that of
+    // opening the store, not of generating it.
+    if let Ok(store) = std::env::var(MEASURE_ENV) {
+        measure(std::path::Path::new(&store));
+        return;
+    }
+    let commissioners: u64 = std::env::var("TEPAI_BENCH_COMMISSIONERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("events.db");
+    generate(&store_path, commissioners);
+    println!("store: {commissioners} commissioners, {WORKSTATIONS} workstations");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .env(MEASURE_ENV, &store_path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn generate(store_path: &std::path::Path, commissioners: u64) {
+    let started = Instant::now();
+    {
+        // Generation is not what is measured: skip the fsync per batch.
+        let store = EventStore::open(
+            &store_path,
+            StoreOptions {
+                durability: Durability::Normal,
+            },
+        )
+        .unwrap();
+        let mut processor = Processor::open(store, Policy::default()).unwrap();
+        let mut n = 0;
+        let mut setup = Vec::new();
+        for w in 0..WORKSTATIONS as u64 {
+            setup.push(envelope(
+                &mut n,
+                C::EstablishWorkstation(pb::EstablishWorkstation {
+                    workstation_id: uid(2, w),
+                    name: format!("工作站{w}"),
+                    host_org: "企业".into(),
+                    host_city: "150100".into(),
+                    capacity: 500,
+                    fields: vec![],
+                }),
+            ));
+            setup.push(envelope(
+                &mut n,
+                C::ExtendWorkstationService(pb::ExtendWorkstationService {
+                    workstation_id: uid(2, w),
+                    city: "150200".into(),
+                }),
+            ));
+        }
+        processor.process_batch(setup, NOW_MS);
+        let mut batch = Vec::new();
+        for c in 0..commissioners {
+            batch.extend(commands_for(c, &mut n));
+            if batch.len() >= 2000 {
+                for result in processor.process_batch(std::mem::take(&mut batch), NOW_MS) {
+                    assert!(
+                        matches!(
+                            result.outcome,
+                            Some(pb::command_result::Outcome::Accepted(_))
+                        ),
+                        "{result:?}"
+                    );
+                }
+            }
+        }
+        processor.process_batch(batch, NOW_MS);
+        eprintln!(
+            "generated {} events in {:.1}s",
+            processor.head(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn measure(store_path: &std::path::Path) {
+    let dir = tempfile::tempdir().unwrap();
+
+    // Baseline: a raw scan of the same table.
+    let raw = Instant::now();
+    let conn = rusqlite::Connection::open(store_path).unwrap();
+    let mut rows = 0u64;
+    let mut bytes = 0usize;
+    let mut statement = conn
+        .prepare("SELECT position, event_id, stream_id, stream_version, event_type, schema_version, payload, correlation_id, causation_id, actor, recorded_at, hash FROM events ORDER BY position")
+        .unwrap();
+    let mut cursor = statement.query([]).unwrap();
+    while let Some(row) = cursor.next().unwrap() {
+        rows += 1;
+        bytes += row.get_ref(6).unwrap().as_blob().unwrap().len();
+    }
+    let raw_secs = raw.elapsed().as_secs_f64();
+    drop(cursor);
+    drop(statement);
+    drop(conn);
+
+    let rss_before = peak_rss_mb();
+    let open = Instant::now();
+    let store = EventStore::open(store_path, StoreOptions::default()).unwrap();
+    let processor = Processor::open(store, Policy::default()).unwrap();
+    let open_secs = open.elapsed().as_secs_f64();
+    let rss_after_open = peak_rss_mb();
+    assert_eq!(processor.head(), rows);
+    drop(processor);
+
+    let target = dir.path().join("views.db");
+    let rebuild = Instant::now();
+    let mut progress = Progress::new("rebuild", rows);
+    let checkpoint =
+        tepai::ops::rebuild::from_store(store_path, &target, None, &mut progress).unwrap();
+    let rebuild_secs = rebuild.elapsed().as_secs_f64();
+    assert_eq!(checkpoint, rows);
+
+    let rate = |secs: f64| rows as f64 / secs;
+    println!(
+        "events: {rows} (payloads {:.0} bytes on average)",
+        bytes as f64 / rows as f64
+    );
+    println!(
+        "{:<44} {:>12} {:>14} {:>8}",
+        "measure", "seconds", "events/s", "× raw"
+    );
+    println!(
+        "{:<44} {:>12.2} {:>14.0} {:>8}",
+        "raw SQLite scan of the events table",
+        raw_secs,
+        rate(raw_secs),
+        "1.00"
+    );
+    println!(
+        "{:<44} {:>12.2} {:>14.0} {:>8.2}",
+        "open: replay into memory, chain checked",
+        open_secs,
+        rate(open_secs),
+        raw_secs / open_secs
+    );
+    println!(
+        "{:<44} {:>12.2} {:>14.0} {:>8.2}",
+        "rebuild every view into a new file",
+        rebuild_secs,
+        rate(rebuild_secs),
+        raw_secs / rebuild_secs
+    );
+    println!("peak RSS of this process: {rss_before:.0} MB after the raw scan, {rss_after_open:.0} MB after opening the store (state in memory)");
+}
