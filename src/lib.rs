@@ -6,6 +6,7 @@
 //! state and appends the events to the [`store`] in group commits.
 
 pub mod app;
+pub mod bench;
 pub mod bus;
 pub mod cli;
 pub mod config;

@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: tepai::ops::OpsCommand,
     },
+    /// Load a node with producers and measure throughput, latencies and
+    /// catch-up against raw SQLite, JetStream and NATS baselines.
+    ///
+    /// Example: tepai bench --spawn --producers 64 --commands 20000
+    Bench(tepai::bench::BenchArgs),
     /// Run one role, for deployment apart: `command` (writer, command
     /// service, relay; owns the event store) or `query` (views fed from
     /// JetStream, NATS and HTTP queries; needs only NATS).
@@ -93,7 +98,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A client prints its answer on stdout; keep its stderr for trouble.
     let level = match cli.command {
-        Command::Send(_) | Command::Query(_) | Command::Ops { .. } => "warn",
+        Command::Send(_) | Command::Query(_) | Command::Ops { .. } | Command::Bench(_) => "warn",
         _ => "info",
     };
     telemetry::init(cli.log_format, level);
@@ -139,6 +144,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Send(args) => tepai::cli::send::run(args).await,
         Command::Query(args) => tepai::cli::query::run(args).await,
         Command::Ops { command } => tepai::ops::run(command).await,
+        Command::Bench(args) => tepai::bench::run(args).await,
         Command::Up {
             demo,
             node,

@@ -1,0 +1,85 @@
+//! `tepai bench` through the binary: a short spawned run with baselines,
+//! its JSON checked for every figure the load tool promises.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::run_tepai;
+
+fn number(report: &Value, path: &str) -> f64 {
+    report
+        .pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} is missing or not a number in {report:#}"))
+}
+
+#[test]
+fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
+    let started = Instant::now();
+    let (code, stdout, stderr) = run_tepai(&[
+        "bench",
+        "--spawn",
+        "--producers",
+        "4",
+        "--commands",
+        "400",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let n = |path: &str| number(&report, path);
+
+    assert_eq!(n("/sent"), 400.0);
+    assert_eq!(n("/errors"), 0.0, "{report:#}");
+    assert!(n("/accepted") > 0.0);
+    assert_eq!(n("/accepted") + n("/rejected"), n("/answered"));
+    assert!(
+        n("/rejected_by_code/RULE_VIOLATED") > 0.0,
+        "the over-limit appointments were refused: {report:#}"
+    );
+    assert_eq!(
+        n("/rejected_by_rule/HOURS_OVER_LIMIT"),
+        n("/rejected"),
+        "only the hours rule refuses: {report:#}"
+    );
+
+    assert!(n("/commands_per_s") > 0.0);
+    assert!(n("/accepted_events_per_s") > 0.0);
+    let p50 = n("/ack_latency/p50_us");
+    assert!(p50 > 0.0);
+    assert!(n("/ack_latency/p99_us") >= p50);
+    assert!(n("/ack_latency/p999_us") >= n("/ack_latency/p99_us"));
+    assert!(n("/visible_latency/samples") > 0.0, "{report:#}");
+    assert!(n("/visible_latency/p99_us") >= n("/visible_latency/p50_us"));
+    assert_eq!(n("/visible_unmeasured"), 0.0);
+
+    // The relay and the views reached the final head.
+    assert!(n("/head_after") > n("/head_before"));
+    assert_eq!(n("/events_in_run"), n("/head_after") - n("/head_before"));
+    assert_eq!(n("/events_in_run"), n("/events_written"));
+    assert_eq!(report["relay"]["caught_up"], true);
+    assert_eq!(report["views"]["caught_up"], true);
+    assert!(n("/relay/events_per_s") > 0.0);
+    assert!(n("/views/events_per_s") > 0.0);
+    assert!(n("/end_to_end_commands_per_s") > 0.0);
+
+    assert!(n("/node/cpu_s") >= 0.0);
+    assert!(n("/node/peak_rss_kib") > 0.0);
+    assert!(n("/nats_server/peak_rss_kib") > 0.0, "{report:#}");
+    assert_eq!(report["node_stopped_cleanly"], true);
+
+    assert_eq!(report["baselines"]["failed"], serde_json::json!({}));
+    for baseline in ["sqlite", "jetstream", "echo"] {
+        assert!(n(&format!("/baselines/{baseline}/per_s")) > 0.0);
+        assert!(n(&format!("/baselines/{baseline}/ratio")) > 0.0);
+    }
+    assert_eq!(n("/baselines/sqlite/count"), n("/events_written"));
+    assert_eq!(n("/baselines/echo/count"), 400.0);
+    assert!(n("/baselines/event_payload_bytes") > 0.0);
+}
