@@ -49,7 +49,12 @@ fn commands_for(c: u64, n: &mut u64) -> Vec<Envelope> {
         C::RegisterCommissioner(pb::RegisterCommissioner {
             commissioner_id: commissioner.clone(),
             name: format!("特派员{c}"),
-            home_city: if c % 2 == 0 { "150100" } else { "150200" }.into(),
+            home_city: if c.is_multiple_of(2) {
+                "150100"
+            } else {
+                "150200"
+            }
+            .into(),
             employer: "内蒙古大学".into(),
             kind: pb::CommissionerKind::University as i32,
             expertise: vec!["乳业".into()],
@@ -139,7 +144,7 @@ fn generate(store_path: &std::path::Path, commissioners: u64) {
     {
         // Generation is not what is measured: skip the fsync per batch.
         let store = EventStore::open(
-            &store_path,
+            store_path,
             StoreOptions {
                 durability: Durability::Normal,
             },
