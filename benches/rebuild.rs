@@ -147,6 +147,7 @@ fn generate(store_path: &std::path::Path, commissioners: u64) {
             store_path,
             StoreOptions {
                 durability: Durability::Normal,
+                ..StoreOptions::default()
             },
         )
         .unwrap();

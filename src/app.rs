@@ -113,7 +113,13 @@ async fn start_command_role(
         let store_path = store_path.clone();
         let policy = config.policy.clone();
         move || -> Result<Processor, AppError> {
-            let store = EventStore::open(&store_path, StoreOptions::default())?;
+            let store = EventStore::open(
+                &store_path,
+                StoreOptions {
+                    background_checkpoint: true,
+                    ..StoreOptions::default()
+                },
+            )?;
             Ok(Processor::open(store, policy)?)
         }
     })
@@ -122,6 +128,7 @@ async fn start_command_role(
     tracing::info!(head = processor.head(), store = %store_path.display(), "event store open");
     let writer = CommandWriter::spawn(processor, WriterOptions::default())
         .map_err(data_dir_error(config))?;
+    spawn_checkpointer(store_path.clone(), writer.handle().committed());
     let relay = Relay::open(
         async_nats::jetstream::new(client.clone()),
         &store_path,
@@ -149,6 +156,22 @@ async fn start_command_role(
         },
         sources,
     ))
+}
+
+/// Checkpoints the store's WAL off the writer thread, a moment after
+/// commits; it stops when the writer does.
+fn spawn_checkpointer(store_path: PathBuf, mut committed: watch::Receiver<u64>) {
+    tokio::spawn(async move {
+        while committed.changed().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let path = store_path.clone();
+            match tokio::task::spawn_blocking(move || crate::store::checkpoint(&path)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => tracing::warn!(%error, "WAL checkpoint failed; retrying later"),
+                Err(_) => break,
+            }
+        }
+    });
 }
 
 impl CommandRole {

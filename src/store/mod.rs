@@ -211,6 +211,24 @@ impl Durability {
 pub struct StoreOptions {
     /// Commit durability.
     pub durability: Durability,
+    /// Leave WAL checkpoints to [`checkpoint`] on another thread instead of
+    /// running them inside the writer's commits, where each one stalls
+    /// every command of its batch.
+    pub background_checkpoint: bool,
+}
+
+/// Copies committed WAL frames into the database file from a connection of
+/// its own (PASSIVE: never waits for, nor blocks, the writer or readers).
+/// Returns the WAL frames still not copied. For a writer opened with
+/// `background_checkpoint`; call it periodically.
+pub fn checkpoint(path: &Path) -> Result<i64, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let (_busy, log, copied): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    Ok(log - copied)
 }
 
 /// The last event in the store: where the next append continues.
@@ -355,6 +373,9 @@ impl EventStore {
             )));
         }
         conn.pragma_update(None, "synchronous", options.durability.pragma_value())?;
+        if options.background_checkpoint {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         migrations::migrate(&mut conn)?;
         let head = query_head(&conn)?;
         tracing::debug!(

@@ -334,6 +334,7 @@ fn durability_option_sets_synchronous() -> TestResult {
         &dir.path().join("normal.db"),
         StoreOptions {
             durability: Durability::Normal,
+            ..StoreOptions::default()
         },
     )?;
     let sync = |s: &EventStore| -> Result<i64, rusqlite::Error> {
@@ -736,5 +737,28 @@ fn large_batch_is_one_transaction() -> TestResult {
     let head = append_n(&mut store, 5_000)?;
     assert_eq!(head.position, 5_000);
     assert_eq!(store.verify_chain()?.events, 5_000);
+    Ok(())
+}
+
+#[test]
+fn a_background_checkpoint_copies_the_wal_the_writer_left() -> Result<(), Box<dyn std::error::Error>>
+{
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("events.db");
+    let mut store = EventStore::open(
+        &path,
+        StoreOptions {
+            background_checkpoint: true,
+            ..StoreOptions::default()
+        },
+    )?;
+    let autocheckpoint: i64 = store
+        .conn
+        .pragma_query_value(None, "wal_autocheckpoint", |r| r.get(0))?;
+    assert_eq!(autocheckpoint, 0);
+    let events: Vec<NewEvent> = (1..=200).map(|p| event(p, &format!("s-{p}"), 1)).collect();
+    store.append(&events, &[])?;
+    assert_eq!(super::checkpoint(&path)?, 0, "every frame copied");
+    assert_eq!(StoreReader::open(&path)?.head()?.position, 200);
     Ok(())
 }
