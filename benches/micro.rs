@@ -660,6 +660,7 @@ fn bench_store(c: &mut Criterion) {
     let mut unsynced = Fresh::new(|dir: &Path| {
         let options = StoreOptions {
             durability: Durability::Normal,
+            ..StoreOptions::default()
         };
         let store = EventStore::open(&dir.join("events.db"), options).unwrap();
         (store, History::new())
