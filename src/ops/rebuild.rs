@@ -122,9 +122,9 @@ pub async fn from_nats(
     let last = last_position_in_stream(&js).await?;
     let end = to.map_or(last, |to| to.min(last));
     progress.set_total(end);
-    let mut projection = Projection::open(target)?;
+    let mut projection = Projection::open_for_rebuild(target)?;
     if projection.checkpoint() >= end {
-        return Ok(projection.checkpoint());
+        return Ok(projection.finish()?);
     }
     let stream = js.get_stream(EVENTS_STREAM).await?;
     let consumer = stream
@@ -161,7 +161,7 @@ pub async fn from_nats(
         let outcome = tokio::task::block_in_place(|| projection.apply_batch(&envelopes))?;
         progress.advance(outcome.applied as u64);
     }
-    Ok(projection.checkpoint())
+    Ok(projection.finish()?)
 }
 
 /// Runs `tepai ops rebuild`.

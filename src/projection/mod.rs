@@ -31,6 +31,9 @@ use crate::wire::{self, pb};
 /// Page cache of the views' writer, in KiB.
 const VIEWS_CACHE_KIB: i64 = 64 * 1024;
 
+/// Page cache of a rebuild, in KiB: the whole views of a large region fit.
+const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
+
 /// How long a connection waits for another one's lock before giving up.
 /// Long enough to ride out a large batch commit.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -142,6 +145,33 @@ impl Projection {
         let checkpoint = schema::read_checkpoint(&conn)?;
         tracing::debug!(path = %path.display(), checkpoint, "opened views");
         Ok(Self { conn, checkpoint })
+    }
+
+    /// Opens views that nobody reads yet, for a rebuild: nothing is live
+    /// until [`Projection::finish`] has made the file durable and the
+    /// caller swaps it in, so commits skip fsync and the page cache is
+    /// large (a rebuild runs in its own process, briefly).
+    pub fn open_for_rebuild(path: &Path) -> Result<Self, ProjectionError> {
+        let projection = Self::open(path)?;
+        projection.conn.pragma_update(None, "synchronous", "OFF")?;
+        projection
+            .conn
+            .pragma_update(None, "cache_size", -REBUILD_CACHE_KIB)?;
+        Ok(projection)
+    }
+
+    /// Copies everything into the database file and syncs it, so the file
+    /// can be made live and survive a power cut.
+    pub fn finish(self) -> Result<u64, ProjectionError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let path = self.conn.path().map(std::path::PathBuf::from);
+        let checkpoint = self.checkpoint;
+        drop(self);
+        if let Some(path) = path {
+            std::fs::File::open(path)?.sync_all()?;
+        }
+        Ok(checkpoint)
     }
 
     /// The last applied global position (0 = none).
