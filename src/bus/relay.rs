@@ -23,6 +23,9 @@ use crate::wire;
 /// Events read and published per round.
 pub const RELAY_BATCH: usize = 1024;
 
+/// Longest time the saved checkpoint trails the acknowledged position.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 /// How long JetStream remembers message ids for deduplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
@@ -107,6 +110,8 @@ pub struct Relay {
     checkpoint: Arc<Mutex<Checkpoint>>,
     position: Position,
     published: watch::Sender<Position>,
+    saved_at: std::time::Instant,
+    saved: Position,
 }
 
 impl std::fmt::Debug for Relay {
@@ -219,6 +224,8 @@ impl Relay {
             checkpoint: Arc::new(Mutex::new(checkpoint)),
             position,
             published,
+            saved_at: std::time::Instant::now(),
+            saved,
         })
     }
 
@@ -250,19 +257,30 @@ impl Relay {
         };
 
         publish_events(&self.js, &events).await?;
+        self.position = last;
+        self.published.send_replace(last);
+        metrics::gauge!("tepai_relay_position").set(last as f64);
+        // The checkpoint is advisory (the relay resumes from the stream), so
+        // under a trickle of single commands it is saved at most every
+        // CHECKPOINT_EVERY rather than once per event.
+        if self.saved_at.elapsed() >= CHECKPOINT_EVERY {
+            self.save_checkpoint().await?;
+        }
+        Ok(events.len())
+    }
 
-        let checkpoint = self.checkpoint.clone();
+    async fn save_checkpoint(&mut self) -> Result<(), BusError> {
+        let (checkpoint, position) = (self.checkpoint.clone(), self.position);
         blocking(move || {
             checkpoint
                 .lock()
                 .map_err(|_| BusError::Nats("checkpoint lock poisoned".into()))?
-                .save(last)
+                .save(position)
         })
         .await?;
-        self.position = last;
-        self.published.send_replace(last);
-        metrics::gauge!("tepai_relay_position").set(last as f64);
-        Ok(events.len())
+        self.saved_at = std::time::Instant::now();
+        self.saved = position;
+        Ok(())
     }
 
     /// Publishes until `shutdown`, waking on each commit (`committed`) or
@@ -281,6 +299,12 @@ impl Relay {
             }
             match round {
                 Ok(0) => {
+                    // Idle: bring the advisory checkpoint up to date.
+                    if self.saved != self.position {
+                        if let Err(error) = self.save_checkpoint().await {
+                            tracing::warn!(%error, "could not save the relay checkpoint");
+                        }
+                    }
                     backoff = Duration::from_millis(100);
                     let wake = async {
                         match committed.as_mut() {
@@ -324,10 +348,11 @@ impl Relay {
                 }
             }
         };
-        if tokio::time::timeout(Duration::from_secs(5), flush)
-            .await
-            .is_err()
-        {
+        let flushed = tokio::time::timeout(Duration::from_secs(5), flush).await;
+        if let Err(error) = self.save_checkpoint().await {
+            tracing::warn!(%error, "could not save the relay checkpoint");
+        }
+        if flushed.is_err() {
             tracing::warn!(
                 position = self.position,
                 "relay stopped before flushing everything; it resumes from here"
