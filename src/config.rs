@@ -35,6 +35,22 @@ pub struct NatsOptions {
     pub nats_tls_key: Option<PathBuf>,
 }
 
+impl NatsOptions {
+    /// Plain connection options: a URL, no credentials or TLS.
+    pub fn plain(url: impl Into<String>) -> Self {
+        Self {
+            nats_url: url.into(),
+            nats_creds: None,
+            nats_token: None,
+            nats_user: None,
+            nats_password: None,
+            nats_tls_ca: None,
+            nats_tls_cert: None,
+            nats_tls_key: None,
+        }
+    }
+}
+
 /// The region and the rule limits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PolicyOptions {

@@ -127,16 +127,7 @@ impl SpawnedNode {
 
     /// How to reach the node's nats-server.
     pub(super) fn nats_options(&self) -> NatsOptions {
-        NatsOptions {
-            nats_url: self.url.clone(),
-            nats_creds: None,
-            nats_token: None,
-            nats_user: None,
-            nats_password: None,
-            nats_tls_ca: None,
-            nats_tls_cert: None,
-            nats_tls_key: None,
-        }
+        NatsOptions::plain(self.url.clone())
     }
 
     /// The node's process id.

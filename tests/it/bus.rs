@@ -21,16 +21,7 @@ pub struct Node {
 }
 
 pub fn nats_options(url: &str) -> NatsOptions {
-    NatsOptions {
-        nats_url: url.to_owned(),
-        nats_creds: None,
-        nats_token: None,
-        nats_user: None,
-        nats_password: None,
-        nats_tls_ca: None,
-        nats_tls_cert: None,
-        nats_tls_key: None,
-    }
+    NatsOptions::plain(url)
 }
 
 pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
