@@ -20,10 +20,6 @@ pub struct Node {
     pub http: std::net::SocketAddr,
 }
 
-pub fn nats_options(url: &str) -> NatsOptions {
-    NatsOptions::plain(url)
-}
-
 pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
     start_roles(nats, data_dir, Roles::ALL).await
 }
@@ -34,7 +30,7 @@ pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: R
             data_dir: data_dir.to_owned(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
         },
-        nats: nats_options(&nats.url()),
+        nats: NatsOptions::plain(nats.url()),
         policy: Policy::default(),
     };
     let shutdown = CancellationToken::new();
