@@ -82,7 +82,10 @@ async fn a_rebuild_swaps_the_views_while_queries_keep_answering() {
     let after = views.current().unwrap();
     assert_ne!(after, before);
     // The node follows the swap, drops the old file, and keeps applying.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while before.exists() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         !before.exists(),
         "the old generation is removed once the node switched"
