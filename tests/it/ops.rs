@@ -33,6 +33,11 @@ async fn load(client: &async_nats::Client, n: usize) -> u64 {
     head
 }
 
+async fn messages_in_stream(js: &async_nats::jetstream::Context) -> u64 {
+    let mut stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
+    stream.info().await.unwrap().state.messages
+}
+
 async fn count_posts(node: &Node) -> Result<usize, String> {
     let response = http_client::get(
         node.http,
@@ -322,17 +327,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
         "{out}"
     );
     let js = async_nats::jetstream::new(client.clone());
-    assert_eq!(
-        js.get_stream("TEPAI_EVENTS")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .state
-            .messages,
-        head
-    );
+    assert_eq!(messages_in_stream(&js).await, head);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         http_client::get(node.http, "/v1/assignments?on_date=2025-06-01")
@@ -355,17 +350,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
         &url,
     ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(
-        js.get_stream("TEPAI_EVENTS")
-            .await
-            .unwrap()
-            .info()
-            .await
-            .unwrap()
-            .state
-            .messages,
-        head
-    );
+    assert_eq!(messages_in_stream(&js).await, head);
     let (code, out, err) = run_tepai(&["ops", "verify", "--data-dir", &dir, "--nats-url", &url]);
     assert_eq!(code, 0, "{out}{err}");
 
