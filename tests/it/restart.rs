@@ -13,21 +13,34 @@ use tepai::wire::pb;
 use crate::nats_server::NatsServer;
 use crate::support::*;
 
-fn spawn_tepai(nats: &NatsServer, dir: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tepai"))
-        .args([
-            "up",
-            "--nats-url",
-            &nats.url(),
-            "--http-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+/// The node's process; killed if the test ends early, so a failed run
+/// leaves no orphan behind.
+struct Tepai(Child);
+
+impl Drop for Tepai {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_tepai(nats: &NatsServer, dir: &std::path::Path) -> Tepai {
+    Tepai(
+        Command::new(env!("CARGO_BIN_EXE_tepai"))
+            .args([
+                "up",
+                "--nats-url",
+                &nats.url(),
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Sends `envelope` until it is answered, resending the same command id:
@@ -87,8 +100,8 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
             appointments += 1;
         }
         if round < 2 {
-            tepai.kill().unwrap();
-            tepai.wait().unwrap();
+            // SIGKILL, then a new process on the same data.
+            drop(tepai);
             tepai = spawn_tepai(&nats, data.path());
         }
     }
@@ -120,11 +133,11 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
     assert_eq!(page.assignments.len(), appointments);
 
     let status = Command::new("kill")
-        .args(["-TERM", &tepai.id().to_string()])
+        .args(["-TERM", &tepai.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tepai.wait().unwrap();
+    let exit = tepai.0.wait().unwrap();
     assert!(
         exit.success(),
         "SIGTERM must end in a clean exit, got {exit:?}"
