@@ -215,23 +215,15 @@ impl Views {
             QueryError::NotFound(format!("commissioner {id} is not known at position {at}"))
         })?;
         detail.expertise = from_json(&expertise)?;
-        let posts = select_assignments(
-            &tx,
-            at,
-            on_date,
-            &PostFilter {
-                commissioner_id: Some(id.clone()),
-                ..Default::default()
-            },
-        )?;
-        (detail.active_posts, detail.active_hours_per_month) = active_totals(&posts);
-        detail.service_minutes = tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(minutes), 0) FROM services
-                 WHERE commissioner_id = :id AND position <= :at",
-            )?
-            .query_row(named_params! {":id": id, ":at": at}, |r| r.get(0))?;
-        detail.posts = posts;
+        let filter = PostFilter {
+            commissioner_id: Some(id.clone()),
+            ..Default::default()
+        };
+        let totals = posts_and_totals(&tx, at, on_date, &filter, COMMISSIONER_MINUTES, &id)?;
+        detail.active_posts = totals.active_posts;
+        detail.active_hours_per_month = totals.active_hours;
+        detail.service_minutes = totals.service_minutes;
+        detail.posts = totals.posts;
         detail.on_date = on_date.to_string();
         detail.as_of_position = at;
         Ok(detail)
@@ -272,23 +264,15 @@ impl Views {
         })?;
         detail.fields = from_json(&fields)?;
         detail.served_cities = from_json(&served_cities)?;
-        let posts = select_assignments(
-            &tx,
-            at,
-            on_date,
-            &PostFilter {
-                workstation_id: Some(id.clone()),
-                ..Default::default()
-            },
-        )?;
-        (detail.active_posts, detail.active_hours_per_month) = active_totals(&posts);
-        detail.service_minutes = tx
-            .prepare_cached(
-                "SELECT COALESCE(SUM(minutes), 0) FROM services
-                 WHERE workstation_id = :id AND position <= :at",
-            )?
-            .query_row(named_params! {":id": id, ":at": at}, |r| r.get(0))?;
-        detail.posts = posts;
+        let filter = PostFilter {
+            workstation_id: Some(id.clone()),
+            ..Default::default()
+        };
+        let totals = posts_and_totals(&tx, at, on_date, &filter, WORKSTATION_MINUTES, &id)?;
+        detail.active_posts = totals.active_posts;
+        detail.active_hours_per_month = totals.active_hours;
+        detail.service_minutes = totals.service_minutes;
+        detail.posts = totals.posts;
         detail.on_date = on_date.to_string();
         detail.as_of_position = at;
         Ok(detail)
@@ -396,6 +380,44 @@ fn status_filter(value: i32) -> Result<Option<i32>, QueryError> {
 }
 
 /// Posts active on the date, and their hours.
+/// Service minutes recorded through a commissioner's posts up to `:at`.
+const COMMISSIONER_MINUTES: &str = "SELECT COALESCE(SUM(minutes), 0) FROM services
+     WHERE commissioner_id = :id AND position <= :at";
+/// Service minutes recorded through a workstation's posts up to `:at`.
+const WORKSTATION_MINUTES: &str = "SELECT COALESCE(SUM(minutes), 0) FROM services
+     WHERE workstation_id = :id AND position <= :at";
+
+/// What a detail view shows besides the entity itself.
+struct PostsAndTotals {
+    posts: Vec<pb::Assignment>,
+    active_posts: u32,
+    active_hours: u32,
+    service_minutes: u64,
+}
+
+/// The posts `filter` selects with their totals on `on_date`, and the
+/// service minutes `minutes_sql` sums for `id`, all as of `at`.
+fn posts_and_totals(
+    conn: &Connection,
+    at: u64,
+    on_date: Date,
+    filter: &PostFilter,
+    minutes_sql: &str,
+    id: &str,
+) -> Result<PostsAndTotals, QueryError> {
+    let posts = select_assignments(conn, at, on_date, filter)?;
+    let (active_posts, active_hours) = active_totals(&posts);
+    let service_minutes = conn
+        .prepare_cached(minutes_sql)?
+        .query_row(named_params! {":id": id, ":at": at}, |r| r.get(0))?;
+    Ok(PostsAndTotals {
+        posts,
+        active_posts,
+        active_hours,
+        service_minutes,
+    })
+}
+
 fn active_totals(posts: &[pb::Assignment]) -> (u32, u32) {
     posts
         .iter()
