@@ -9,6 +9,7 @@ pub struct NatsServer {
     child: Option<Child>,
     pub port: u16,
     store_dir: tempfile::TempDir,
+    config: Option<std::path::PathBuf>,
 }
 
 fn binary() -> String {
@@ -37,18 +38,40 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a server that also reads `config` (nats-server's config
+    /// syntax: authorization, accounts, tls, ...). Port, JetStream and its
+    /// store dir still come from the command line, which wins over the file.
+    #[allow(dead_code)] // the authorization tests will use it
+    pub fn with_config(config: &str) -> Self {
+        Self::start_with(Some(config))
+    }
+
+    fn start_with(config: Option<&str>) -> Self {
         let store_dir = tempfile::tempdir().unwrap();
+        let config = config.map(|text| {
+            let path = store_dir.path().join("nats.conf");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
         let mut server = Self {
             child: None,
             port: free_port(),
             store_dir,
+            config,
         };
         server.spawn();
         server
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args([
                 "-a",
                 "127.0.0.1",
