@@ -7,6 +7,7 @@
 //! No tokio, rusqlite, async-nats or prost; a test reads these files and
 //! fails if one of them is named. Time arrives as an argument.
 
+mod authorize;
 mod command;
 mod decide;
 mod event;
@@ -18,6 +19,7 @@ mod state;
 mod tests;
 mod types;
 
+pub use authorize::{authorize, Actor, Unauthorized, ADMIN, BUREAU_PREFIX};
 pub use command::*;
 pub use decide::decide;
 pub use event::Event;

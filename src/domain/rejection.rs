@@ -2,6 +2,7 @@
 //! the numbers, and maps to a stable code of the public contract. A rejection
 //! is an answer, not an error: nothing went wrong, the rules said no.
 
+use super::authorize::Unauthorized;
 use super::types::{CityCode, Date, FieldError, PostId, ServiceId, StreamId};
 
 /// The public code of a rejection (`RejectCode` in the protobuf contract).
@@ -268,6 +269,10 @@ pub enum Rejection {
         end: Date,
     },
 
+    /// The actor may not send this command.
+    #[error("{0}")]
+    Unauthorized(Unauthorized),
+
     /// `expected_version` did not match the stream.
     #[error("{stream} is at version {actual}, not the expected {expected}")]
     WrongExpectedVersion {
@@ -316,6 +321,7 @@ impl Rejection {
             | PostAlreadyEnded { .. }
             | ServiceOutsideTerm { .. } => RejectCode::RuleViolated,
             WrongExpectedVersion { .. } => RejectCode::Conflict,
+            Unauthorized(_) => RejectCode::Unauthorized,
         }
     }
 
@@ -349,6 +355,7 @@ impl Rejection {
             PostAlreadyEnded { .. } => "POST_ALREADY_ENDED",
             ServiceOutsideTerm { .. } => "SERVICE_OUTSIDE_TERM",
             WrongExpectedVersion { .. } => "WRONG_EXPECTED_VERSION",
+            Unauthorized(refusal) => refusal.rule(),
         }
     }
 }

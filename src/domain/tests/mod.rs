@@ -7,6 +7,7 @@
 //! the one set with `.under(..)`); `.then_events(..)` and
 //! `.then_rejects(code, rule)` check the outcome.
 
+mod authorize;
 mod commissioner;
 mod post;
 mod properties;
