@@ -63,6 +63,9 @@ pub struct NodeConfig {
     pub nats: NatsOptions,
     /// The rules' limits and region.
     pub policy: Policy,
+    /// Whether commands come on per-actor subjects and are authorized
+    /// (docs/authorization.md).
+    pub authorization: bool,
 }
 
 /// Which parts a node runs.
@@ -112,6 +115,7 @@ async fn start_command_role(
     let processor = tokio::task::spawn_blocking({
         let store_path = store_path.clone();
         let policy = config.policy.clone();
+        let authorization = config.authorization;
         move || -> Result<Processor, AppError> {
             let store = EventStore::open(
                 &store_path,
@@ -120,7 +124,7 @@ async fn start_command_role(
                     ..StoreOptions::default()
                 },
             )?;
-            Ok(Processor::open(store, policy)?)
+            Ok(Processor::open(store, policy)?.with_authorization(authorization))
         }
     })
     .await
@@ -143,7 +147,13 @@ async fn start_command_role(
     let service_stop = CancellationToken::new();
     let relay_stop = CancellationToken::new();
     let service = tokio::spawn(
-        command_service::start(client.clone(), writer.handle(), service_stop.clone()).await?,
+        command_service::start(
+            client.clone(),
+            writer.handle(),
+            config.authorization,
+            service_stop.clone(),
+        )
+        .await?,
     );
     let relay = tokio::spawn(relay.run(Some(writer.handle().committed()), relay_stop.clone()));
     Ok((

@@ -33,6 +33,11 @@ pub struct NatsOptions {
     /// Client key (PEM) for mutual TLS.
     #[arg(long, env = "TEPAI_NATS_TLS_KEY", requires = "nats_tls_cert")]
     pub nats_tls_key: Option<PathBuf>,
+    /// Subject prefix of this connection's reply inboxes (default
+    /// `_INBOX`). NATS permissions can then let a user receive only its
+    /// own replies, e.g. `_INBOX.dashboard.>`.
+    #[arg(long, env = "TEPAI_NATS_INBOX_PREFIX")]
+    pub nats_inbox_prefix: Option<String>,
 }
 
 impl NatsOptions {
@@ -47,8 +52,24 @@ impl NatsOptions {
             nats_tls_ca: None,
             nats_tls_cert: None,
             nats_tls_key: None,
+            nats_inbox_prefix: None,
         }
     }
+}
+
+/// Authorization on NATS (docs/authorization.md).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct AuthOptions {
+    /// Commands go on `tepai.cmd.<actor>.submit`; the command service takes
+    /// the actor from the subject (never the envelope) and refuses what that
+    /// actor may not do with UNAUTHORIZED. Off: `tepai.cmd.submit`, the
+    /// envelope's actor recorded as given.
+    #[arg(
+        long,
+        env = "TEPAI_AUTHORIZATION",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub authorization: bool,
 }
 
 /// The region and the rule limits.

@@ -8,7 +8,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use tepai::app::{self, NodeConfig, Roles};
-use tepai::config::{NatsOptions, NodeOptions, PolicyOptions};
+use tepai::config::{AuthOptions, NatsOptions, NodeOptions, PolicyOptions};
 use tepai::telemetry::{self, LogFormat};
 use tepai::wire::pb;
 
@@ -46,6 +46,8 @@ enum Command {
         nats: NatsOptions,
         #[command(flatten)]
         policy: PolicyOptions,
+        #[command(flatten)]
+        auth: AuthOptions,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -83,6 +85,8 @@ enum Command {
         nats: NatsOptions,
         #[command(flatten)]
         policy: PolicyOptions,
+        #[command(flatten)]
+        auth: AuthOptions,
     },
 }
 
@@ -150,18 +154,20 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             node,
             nats,
             policy,
-        } => run_node(Roles::ALL, demo, node, nats, policy).await,
+            auth,
+        } => run_node(Roles::ALL, demo, node, nats, policy, auth).await,
         Command::Serve {
             role,
             node,
             nats,
             policy,
+            auth,
         } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, node, nats, policy).await
+            run_node(roles, false, node, nats, policy, auth).await
         }
     }
 }
@@ -172,6 +178,7 @@ async fn run_node(
     node: NodeOptions,
     nats: NatsOptions,
     policy: PolicyOptions,
+    auth: AuthOptions,
 ) -> anyhow::Result<ExitCode> {
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
@@ -190,6 +197,7 @@ async fn run_node(
         node,
         nats: nats.clone(),
         policy,
+        authorization: auth.authorization,
     };
     let node_task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
     let started = tokio::select! {
@@ -198,7 +206,7 @@ async fn run_node(
     };
     if let Some(started) = started {
         if demo {
-            if let Err(error) = load_demo(&nats).await {
+            if let Err(error) = load_demo(&nats, auth.authorization).await {
                 tracing::error!(%error, "demo data set could not be loaded");
             }
         }
@@ -214,13 +222,19 @@ async fn run_node(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn load_demo(nats: &NatsOptions) -> anyhow::Result<()> {
+async fn load_demo(nats: &NatsOptions, authorization: bool) -> anyhow::Result<()> {
     let client = tepai::bus::connect(nats, "tepai-demo").await?;
-    println!("Loading the demo data set through tepai.cmd.submit:");
+    // With authorization on, the demo speaks as the administrator.
+    let subject = if authorization {
+        tepai::bus::command_service::actor_submit_subject(tepai::domain::ADMIN)
+    } else {
+        tepai::bus::SUBMIT_SUBJECT.to_owned()
+    };
+    println!("Loading the demo data set through {subject}:");
     let mut head = 0;
     for (envelope, note) in tepai::demo::commands() {
         let reply = client
-            .request(tepai::bus::SUBMIT_SUBJECT, envelope.encode_to_vec().into())
+            .request(subject.clone(), envelope.encode_to_vec().into())
             .await
             .context("sending a demo command")?;
         let result = pb::CommandResult::decode(reply.payload).context("decoding the answer")?;

@@ -2,6 +2,11 @@
 //! `$SRV.PING/INFO/STATS`, with per-endpoint stats) answering
 //! `tepai.cmd.submit` with a `CommandResult` for every `CommandEnvelope`.
 //! Requests are handled concurrently so the writer can group-commit them.
+//!
+//! With authorization on it answers `tepai.cmd.<actor>.submit` instead, and
+//! the actor is the subject's token, whatever the envelope says: NATS
+//! permissions decide who may publish on which subject, so the subject is
+//! the only name of the sender tepai can trust.
 
 use std::sync::Arc;
 
@@ -12,8 +17,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{BusError, SUBMIT_SUBJECT};
+use crate::domain::RejectCode;
 use crate::processor::writer::{invalid_request, WriterHandle};
-use crate::wire;
+use crate::wire::{self, pb, MAX_ACTOR_LEN};
 
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-commands";
@@ -22,16 +28,47 @@ pub const SERVICE_NAME: &str = "tepai-commands";
 /// reading from NATS until one finishes, so memory stays bounded.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
+/// What the service subscribes to with authorization on: one subject per
+/// actor.
+pub const ACTOR_SUBMIT_SUBJECTS: &str = "tepai.cmd.*.submit";
+
+/// The subject `actor` submits on with authorization on.
+pub fn actor_submit_subject(actor: &str) -> String {
+    format!("tepai.cmd.{actor}.submit")
+}
+
+/// The actor token of a `tepai.cmd.<actor>.submit` subject, when it is one
+/// tepai accepts as an actor: 1 to 64 of A-Z, a-z, 0-9, '-', '_'.
+pub fn actor_of_subject(subject: &str) -> Option<&str> {
+    let actor = subject
+        .strip_prefix("tepai.cmd.")?
+        .strip_suffix(".submit")?;
+    let plain = !actor.is_empty()
+        && actor.len() <= MAX_ACTOR_LEN
+        && actor
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    plain.then_some(actor)
+}
+
 /// Registers the service and its endpoint, then returns the future that
 /// serves commands until `shutdown` (then stops taking requests and waits
 /// for those in flight to be answered). Registration is done when this
 /// returns, so a caller can announce readiness before spawning the future.
+/// With `authorization`, the endpoint is [`ACTOR_SUBMIT_SUBJECTS`] and each
+/// envelope's actor is replaced by its subject's.
 pub async fn start(
     client: async_nats::Client,
     writer: WriterHandle,
+    authorization: bool,
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     use async_nats::service::ServiceExt;
+    let subject = if authorization {
+        ACTOR_SUBMIT_SUBJECTS
+    } else {
+        SUBMIT_SUBJECT
+    };
     let service = client
         .service_builder()
         .description("tepai: decides commands about commissioners, workstations and posts")
@@ -41,11 +78,11 @@ pub async fn start(
     let mut endpoint = service
         .endpoint_builder()
         .name("submit")
-        .add(SUBMIT_SUBJECT)
+        .add(subject)
         .await
         .map_err(BusError::nats)?;
     super::await_registration(&client, &service).await?;
-    tracing::info!(subject = SUBMIT_SUBJECT, "command service ready");
+    tracing::info!(subject, authorization, "command service ready");
     Ok(async move {
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let tasks = TaskTracker::new();
@@ -64,6 +101,15 @@ pub async fn start(
             tasks.spawn(async move {
             let bytes = request.message.payload.as_ref();
             let result = match wire::decode_envelope(bytes) {
+                Ok(mut envelope) if authorization => {
+                    match actor_of_subject(request.message.subject.as_str()) {
+                        Some(actor) => {
+                            envelope.actor = actor.to_owned();
+                            writer.submit(envelope).await
+                        }
+                        None => invalid_actor(&envelope.command_id, &request.message.subject),
+                    }
+                }
                 Ok(envelope) => writer.submit(envelope).await,
                 Err(error) => {
                     tracing::debug!(%error, "undecodable command");
@@ -81,4 +127,46 @@ pub async fn start(
         service.stop().await.map_err(BusError::nats)?;
         Ok(())
     })
+}
+
+/// The answer to a command on a subject whose actor token tepai does not
+/// accept; nothing is decided or stored.
+fn invalid_actor(command_id: &uuid::Uuid, subject: &str) -> pb::CommandResult {
+    wire::rejected(
+        command_id.hyphenated().to_string(),
+        RejectCode::Unauthorized,
+        "INVALID_ACTOR",
+        format!(
+            "the subject {} names no actor tepai accepts: submit on tepai.cmd.<actor>.submit, \
+             the actor 1 to {MAX_ACTOR_LEN} of A-Z, a-z, 0-9, '-', '_'",
+            crate::domain::excerpt(subject)
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_actor_is_the_one_token_between_cmd_and_submit() {
+        assert_eq!(
+            actor_of_subject("tepai.cmd.bureau-150200.submit"),
+            Some("bureau-150200")
+        );
+        assert_eq!(
+            actor_of_subject(&actor_submit_subject("admin")),
+            Some("admin")
+        );
+        for subject in [
+            "tepai.cmd.submit",
+            "tepai.cmd..submit",
+            "tepai.cmd.a.b.submit",
+            "tepai.cmd.a!.submit",
+            "tepai.query.admin.submit",
+            &format!("tepai.cmd.{}.submit", "a".repeat(65)),
+        ] {
+            assert_eq!(actor_of_subject(subject), None, "{subject}");
+        }
+    }
 }

@@ -106,6 +106,9 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
     if let (Some(cert), Some(key)) = (&options.nats_tls_cert, &options.nats_tls_key) {
         connect = connect.add_client_certificate(cert.clone(), key.clone());
     }
+    if let Some(prefix) = &options.nats_inbox_prefix {
+        connect = connect.custom_inbox_prefix(prefix.clone());
+    }
     connect
         .connect(options.nats_url.as_str())
         .await

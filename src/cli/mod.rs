@@ -40,13 +40,13 @@ pub enum OutputFormat {
 /// Sends `payload` on `subject` and waits [`REQUEST_TIMEOUT`] for the reply.
 async fn request(
     client: &async_nats::Client,
-    subject: &'static str,
+    subject: &str,
     payload: Vec<u8>,
 ) -> Result<async_nats::Message, async_nats::RequestError> {
     let request = async_nats::Request::new()
         .payload(payload.into())
         .timeout(Some(REQUEST_TIMEOUT));
-    client.send_request(subject, request).await
+    client.send_request(subject.to_owned(), request).await
 }
 
 /// When a failed request means "nobody is serving this subject" (as

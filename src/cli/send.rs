@@ -1,6 +1,7 @@
 //! `tepai send`: the producer CLI. Builds one `CommandEnvelope` — from a
 //! subcommand whose flags are the protobuf field names, or from a whole
-//! envelope in proto3 JSON — sends it on `tepai.cmd.submit` and prints the
+//! envelope in proto3 JSON — sends it on `tepai.cmd.submit` (with
+//! `--authorization`, on `tepai.cmd.<actor>.submit`) and prints the
 //! `CommandResult`. Exit code 0 accepted, 2 rejected, 1 no answer.
 
 use std::io::Read as _;
@@ -10,6 +11,7 @@ use anyhow::{bail, Context};
 use prost::Message as _;
 
 use super::{print_json, request, unanswered, OutputFormat, Table};
+use crate::bus::command_service::{actor_of_subject, actor_submit_subject};
 use crate::bus::{self, SUBMIT_SUBJECT};
 use crate::config::NatsOptions;
 use crate::wire::pb::{self, command_envelope::Command as C};
@@ -32,6 +34,17 @@ pub struct SendArgs {
     /// '-', '_', '.'); tepai says "anonymous" when none is given.
     #[arg(long, global = true, env = "TEPAI_ACTOR")]
     pub actor: Option<String>,
+    /// Submit on `tepai.cmd.<actor>.submit`, for a node run with
+    /// --authorization: the actor (--actor, else the envelope's) must be the
+    /// one your NATS user may publish as. Replies then come on
+    /// `_INBOX.<actor>` unless --nats-inbox-prefix says otherwise.
+    #[arg(
+        long,
+        global = true,
+        env = "TEPAI_AUTHORIZATION",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub authorization: bool,
     /// Ties the command's events to a wider operation of yours; tepai uses
     /// the command id when none is given.
     #[arg(long, global = true)]
@@ -408,21 +421,48 @@ fn parse_envelope_json(text: &str) -> anyhow::Result<pb::CommandEnvelope> {
     Ok(envelope)
 }
 
+/// The subject to submit `envelope` on, and how to connect for it: with
+/// authorization, the actor's own subject and reply inboxes.
+fn route(args: &SendArgs, envelope: &pb::CommandEnvelope) -> anyhow::Result<(String, NatsOptions)> {
+    let mut nats = args.nats.clone();
+    if !args.authorization {
+        return Ok((SUBMIT_SUBJECT.to_owned(), nats));
+    }
+    let actor = envelope.actor.as_str();
+    if actor.is_empty() {
+        bail!(
+            "with --authorization, say who you are: --actor (or TEPAI_ACTOR) with the actor              your NATS user may submit as, e.g. bureau-150100"
+        );
+    }
+    let subject = actor_submit_subject(actor);
+    if actor_of_subject(&subject).is_none() {
+        bail!("--actor {actor}: an actor is 1 to 64 of A-Z, a-z, 0-9, '-', '_'");
+    }
+    if nats.nats_inbox_prefix.is_none() {
+        nats.nats_inbox_prefix = Some(format!("_INBOX.{actor}"));
+    }
+    Ok((subject, nats))
+}
+
 /// Sends the command and prints the answer; 0 accepted, 2 rejected.
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let envelope = args.envelope()?;
     let command_id = envelope.command_id.clone();
-    let client = bus::connect(&args.nats, "tepai-send")
+    let (subject, nats) = route(&args, &envelope)?;
+    let client = bus::connect(&nats, "tepai-send")
         .await
         .context("the command service is not reachable; nothing was sent")?;
-    let reply = match request(&client, SUBMIT_SUBJECT, envelope.encode_to_vec()).await {
+    let reply = match request(&client, &subject, envelope.encode_to_vec()).await {
         Ok(reply) => reply,
         Err(error) => {
-            let Some(reason) = unanswered(error.kind(), SUBMIT_SUBJECT) else {
+            let Some(mut reason) = unanswered(error.kind(), &subject) else {
                 return Err(error).with_context(|| {
                     format!("sending command {command_id}; resending with --command-id {command_id} is safe")
                 });
             };
+            if args.authorization {
+                reason.push_str(" (or your NATS user may not publish on it)");
+            }
             bail!(
                 "the command service is not reachable: {reason}. Is `tepai serve command` \
                  (or `tepai up`) running? The command may or may not have been decided; \
@@ -667,6 +707,42 @@ mod tests {
         assert_eq!(envelope.command_id, "0190a6d4-0000-7000-8000-000000000001");
         assert_eq!(envelope.correlation_id, "batch-7");
         assert_eq!(envelope.expected_version, Some(3));
+    }
+
+    #[test]
+    fn with_authorization_a_command_goes_on_its_actors_subject_with_its_own_inbox() {
+        let argv = ["close-workstation", "--workstation-id", W1];
+        let routed = |extra: &[&str]| {
+            // NATS options come before the subcommand; the rest are global.
+            let argv: Vec<&str> = extra.iter().chain(&argv).copied().collect();
+            let args = parse(&argv).unwrap();
+            let envelope = args.envelope().unwrap();
+            route(&args, &envelope).map(|(subject, nats)| (subject, nats.nats_inbox_prefix))
+        };
+        assert_eq!(
+            routed(&["--actor", "bureau-150200"]).unwrap(),
+            ("tepai.cmd.submit".to_owned(), None)
+        );
+        assert_eq!(
+            routed(&["--authorization", "--actor", "bureau-150200"]).unwrap(),
+            (
+                "tepai.cmd.bureau-150200.submit".to_owned(),
+                Some("_INBOX.bureau-150200".to_owned())
+            )
+        );
+        let (_, inbox) = routed(&[
+            "--nats-inbox-prefix",
+            "_INBOX.ops",
+            "--authorization",
+            "--actor",
+            "admin",
+        ])
+        .unwrap();
+        assert_eq!(inbox.as_deref(), Some("_INBOX.ops"));
+        let no_actor = routed(&["--authorization"]).unwrap_err().to_string();
+        assert!(no_actor.contains("--actor"), "{no_actor}");
+        let dotted = routed(&["--authorization", "--actor", "a.b"]).unwrap_err();
+        assert!(dotted.to_string().contains("1 to 64"), "{dotted}");
     }
 
     #[test]

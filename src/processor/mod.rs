@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use prost::Message;
 use uuid::Uuid;
 
-use crate::domain::{decide, evolve, region_date, Policy, RejectCode, Rejection, State};
+use crate::domain::{
+    authorize, decide, evolve, region_date, Actor, Policy, RejectCode, Rejection, State,
+};
 use crate::store::{chain, CommandRecord, EventStore, NewEvent, Position, StoreError, StoredEvent};
 use crate::wire::{self, pb, DecodeError, Envelope};
 
@@ -50,6 +52,9 @@ pub struct Processor {
     /// False after a failed commit left `state` ahead of the store; the next
     /// batch rebuilds it first.
     state_in_sync: bool,
+    /// Whether each envelope's actor is checked with `authorize` before its
+    /// command is decided. The bus sets that actor from the NATS subject.
+    authorization: bool,
 }
 
 impl std::fmt::Debug for Processor {
@@ -136,7 +141,16 @@ impl Processor {
             policy,
             commits: 0,
             state_in_sync: true,
+            authorization: false,
         })
+    }
+
+    /// Turns authorization on or off: when on, a command is decided only if
+    /// its envelope's actor may send it (`UNAUTHORIZED` otherwise, stored
+    /// in the command log like any rule's refusal).
+    pub fn with_authorization(mut self, on: bool) -> Self {
+        self.authorization = on;
+        self
     }
 
     /// The decision state, for inspection.
@@ -305,6 +319,14 @@ impl Processor {
         envelope: &Envelope,
         today: crate::domain::Date,
     ) -> Result<Vec<crate::domain::Event>, Rejection> {
+        // Before anything about the target, even its version, is revealed.
+        if self.authorization {
+            authorize(
+                &self.state,
+                &Actor::parse(&envelope.actor),
+                &envelope.command,
+            )?;
+        }
         if let Some(expected) = envelope.expected_version {
             let stream = envelope.command.target();
             let actual = self.state.version(stream);

@@ -32,6 +32,7 @@ pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: R
         },
         nats: NatsOptions::plain(nats.url()),
         policy: Policy::default(),
+        authorization: false,
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
