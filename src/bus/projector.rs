@@ -102,7 +102,12 @@ impl Projector {
         live: watch::Receiver<PathBuf>,
         consumer_name: &str,
     ) -> Result<Self, BusError> {
-        ensure_stream(&js).await?;
+        // The command node owns the stream's configuration; a query node
+        // creates the stream only when it starts first, so its NATS user
+        // needs no right to change an existing stream.
+        if js.get_stream(EVENTS_STREAM).await.is_err() {
+            ensure_stream(&js).await?;
+        }
         let path = live.borrow().clone();
         let projection = Projection::open(&path).map_err(projection_error)?;
         let checkpoint = projection.checkpoint();
