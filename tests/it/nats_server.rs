@@ -44,7 +44,6 @@ impl NatsServer {
     /// Starts a server that also reads `config` (nats-server's config
     /// syntax: authorization, accounts, tls, ...). Port, JetStream and its
     /// store dir still come from the command line, which wins over the file.
-    #[allow(dead_code)] // the authorization tests will use it
     pub fn with_config(config: &str) -> Self {
         Self::start_with(Some(config))
     }
