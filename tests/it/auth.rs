@@ -33,8 +33,13 @@ pub fn user(nats: &NatsServer, name: &str) -> NatsOptions {
     options
 }
 
-/// Starts one role of a node with authorization on, as `nats`.
-pub async fn start_authorized(nats: NatsOptions, data_dir: &std::path::Path, roles: Roles) -> Node {
+/// Starts `roles` of a node connecting with `nats`.
+pub async fn start_node_with(
+    nats: NatsOptions,
+    data_dir: &std::path::Path,
+    roles: Roles,
+    authorization: bool,
+) -> Node {
     let config = NodeConfig {
         node: NodeOptions {
             data_dir: data_dir.to_owned(),
@@ -42,7 +47,7 @@ pub async fn start_authorized(nats: NatsOptions, data_dir: &std::path::Path, rol
         },
         nats,
         policy: Policy::default(),
-        authorization: true,
+        authorization,
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -78,22 +83,24 @@ impl Deployment {
         let nats = NatsServer::with_config(NATS_CONF);
         let command_dir = tempfile::tempdir().unwrap();
         let query_dir = tempfile::tempdir().unwrap();
-        let command = start_authorized(
+        let command = start_node_with(
             user(&nats, "tepai-command"),
             command_dir.path(),
             Roles {
                 command: true,
                 query: false,
             },
+            true,
         )
         .await;
-        let query = start_authorized(
+        let query = start_node_with(
             user(&nats, "tepai-query"),
             query_dir.path(),
             Roles {
                 command: false,
                 query: true,
             },
+            true,
         )
         .await;
         Self {

@@ -19,4 +19,5 @@ mod processor;
 mod purity;
 mod restart;
 mod support;
+mod tls;
 mod views;
