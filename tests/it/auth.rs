@@ -411,3 +411,62 @@ async fn tepai_send_with_authorization_submits_as_its_nats_user() {
     assert_eq!(deployment.stored_actors().len(), 5);
     deployment.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_authorization_on_only_actor_subjects_are_served_and_only_known_actors_act() {
+    // No permissions here: what the command service itself does.
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node_with(
+        NatsOptions::plain(nats.url()),
+        data.path(),
+        Roles {
+            command: true,
+            query: false,
+        },
+        true,
+    )
+    .await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let request = |subject: &'static str, e: &pb::CommandEnvelope| {
+        let client = client.clone();
+        let payload = e.encode_to_vec();
+        async move {
+            client
+                .request(subject, payload.into())
+                .await
+                .map(|reply| pb::CommandResult::decode(reply.payload).unwrap())
+        }
+    };
+    let e = envelope(register(&id(), "王强", HOHHOT));
+
+    let shared = request("tepai.cmd.submit", &e).await.unwrap_err();
+    assert_eq!(shared.kind(), async_nats::RequestErrorKind::NoResponders);
+    let answer = request("tepai.cmd.hr!portal.submit", &e).await.unwrap();
+    let (code, rule, _) = rejected(&answer);
+    assert_eq!(
+        (code, rule),
+        (pb::RejectCode::Unauthorized, "INVALID_ACTOR")
+    );
+    // That decided nothing: the same command id is decided for the bureau.
+    let answer = request("tepai.cmd.bureau-150100.submit", &e).await.unwrap();
+    assert_eq!(accepted(&answer)[0].global_position, 1);
+
+    let other = envelope(register(&id(), "李娜", HOHHOT));
+    let answer = request("tepai.cmd.hr-portal.submit", &other).await.unwrap();
+    let (code, rule, message) = rejected(&answer);
+    assert_eq!(
+        (code, rule),
+        (pb::RejectCode::Unauthorized, "UNKNOWN_ACTOR")
+    );
+    assert!(
+        message.starts_with("hr-portal may not register a commissioner"),
+        "{message}"
+    );
+    // That refusal is in the command log: its command id keeps the answer.
+    let again = request("tepai.cmd.bureau-150100.submit", &other)
+        .await
+        .unwrap();
+    assert_eq!(again, answer);
+    node.stop().await;
+}
