@@ -131,6 +131,27 @@ fn unavailable(command_id: Uuid, message: &str) -> pb::CommandResult {
     )
 }
 
+/// Why a commit failed, in words an operator can act on: a full disk or a
+/// read-only data directory is named as such, since both heal without a
+/// restart once space or write access returns.
+fn commit_failure(error: &StoreError) -> String {
+    use rusqlite::ErrorCode;
+    let code = match error {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => Some(e.code),
+        _ => None,
+    };
+    match code {
+        Some(ErrorCode::DiskFull) => "the event store cannot write: the disk is full".into(),
+        Some(ErrorCode::ReadOnly) => {
+            "the event store cannot write: its data directory is read-only".into()
+        }
+        Some(ErrorCode::SystemIoFailure) => {
+            format!("the event store cannot write: i/o error ({error})")
+        }
+        _ => format!("the event store could not commit ({error})"),
+    }
+}
+
 impl Processor {
     /// Opens a processor over `store`, rebuilding the state from it.
     pub fn open(store: EventStore, policy: Policy) -> Result<Self, ProcessorError> {
@@ -299,17 +320,21 @@ impl Processor {
             answers.push(Answer::Decided(command_id, result));
         }
 
-        let committed = records.is_empty() || self.commit(&events, &records);
-        if committed {
+        let failure = if records.is_empty() {
+            None
+        } else {
+            self.commit(&events, &records).err()
+        };
+        if failure.is_none() {
             count_outcomes(&answers);
         }
         answers
             .into_iter()
-            .map(|answer| match answer {
-                Answer::Decided(_, result) if committed => result,
-                Answer::Decided(id, _) => unavailable(id, "the event store could not commit"),
-                Answer::Replayed(result) => result,
-                Answer::Unavailable(id, message) => unavailable(id, &message),
+            .map(|answer| match (answer, &failure) {
+                (Answer::Decided(_, result), None) => result,
+                (Answer::Decided(id, _), Some(why)) => unavailable(id, why),
+                (Answer::Replayed(result), _) => result,
+                (Answer::Unavailable(id, message), _) => unavailable(id, &message),
             })
             .collect()
     }
@@ -341,18 +366,19 @@ impl Processor {
         decide(&self.state, &self.policy, &envelope.command, today)
     }
 
-    fn commit(&mut self, events: &[NewEvent], records: &[CommandRecord]) -> bool {
+    /// Commits the batch; on failure returns what producers are told.
+    fn commit(&mut self, events: &[NewEvent], records: &[CommandRecord]) -> Result<(), String> {
         match self.store.append(events, records) {
             Ok(_) => {
                 self.commits += 1;
-                true
+                Ok(())
             }
             Err(error) => {
                 tracing::error!(%error, commands = records.len(), "commit failed; the batch is answered UNAVAILABLE");
                 // The state already holds the batch's events; rebuild it
                 // from the store before deciding anything else.
                 self.state_in_sync = events.is_empty();
-                false
+                Err(commit_failure(&error))
             }
         }
     }
