@@ -338,6 +338,9 @@ pub enum StoreError {
     /// Stored data is not what this code wrote (e.g. a blob of the wrong length).
     #[error("event store is corrupt: {0}")]
     Corrupt(String),
+    /// The store file can only be opened read-only.
+    #[error("the event store {0} is read-only (read-only file system or file); the writer needs write access to its data directory")]
+    ReadOnly(String),
     /// Filesystem error, e.g. creating the parent directory.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
@@ -361,6 +364,12 @@ impl EventStore {
             }
         }
         let mut conn = Connection::open(path)?;
+        // SQLite quietly falls back to read-only when it may not write (a
+        // read-only mount, a file without write permission); a writer that
+        // started so would refuse every command, so refuse to start instead.
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::ReadOnly(path.display().to_string()));
+        }
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Refuse a newer schema before changing anything about the file.
         migrations::ensure_not_too_new(&conn)?;
