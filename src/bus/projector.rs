@@ -163,15 +163,30 @@ impl Projector {
             })?;
             envelopes.push(envelope);
         }
+        // A batch may hold positions out of order or twice (a republished
+        // event, a message resent after a reconnect): in position order the
+        // views apply each once, and only a position truly missing from the
+        // batch is a gap.
+        envelopes.sort_by_key(|e| e.global_position);
         let projection = self.projection.clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let mut projection = projection
                 .lock()
                 .map_err(|_| BusError::Nats("projection lock poisoned".into()))?;
-            projection.apply_batch(&envelopes).map_err(|e| match e {
-                ProjectionError::Gap { expected, got } => BusError::Gap { expected, got },
-                other => projection_error(other),
-            })
+            match projection.apply_batch(&envelopes) {
+                Err(ProjectionError::Gap { expected, got }) => {
+                    // The batch is all or nothing; what precedes the gap is
+                    // sound, so apply it and let the views stand right at
+                    // the gap rather than a whole batch before it.
+                    let sound: Vec<_> = envelopes
+                        .into_iter()
+                        .take_while(|e| e.global_position < expected)
+                        .collect();
+                    projection.apply_batch(&sound).map_err(projection_error)?;
+                    Err(BusError::Gap { expected, got })
+                }
+                other => other.map_err(projection_error),
+            }
         })
         .await
         .map_err(|e| BusError::Nats(format!("projection task failed: {e}")));
@@ -195,7 +210,15 @@ impl Projector {
                 // Reported until healed; `run` asks again from the missing
                 // position, which heals a drifted consumer and keeps
                 // reporting a stream that really lacks the events.
-                self.progress.send_modify(|p| p.gap = Some((expected, got)));
+                let checkpoint = self
+                    .projection
+                    .lock()
+                    .map_err(|_| BusError::Nats("projection lock poisoned".into()))?
+                    .checkpoint();
+                self.progress.send_modify(|p| {
+                    p.checkpoint = checkpoint;
+                    p.gap = Some((expected, got));
+                });
                 Err(BusError::Gap { expected, got })
             }
             Err(other) => Err(other),
