@@ -11,6 +11,7 @@ mod bench;
 mod bus;
 mod cli;
 mod crash;
+mod faults;
 mod http_client;
 mod nats_server;
 mod ops;

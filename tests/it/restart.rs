@@ -3,8 +3,7 @@
 //! command must be in the store, the stream and the views exactly once.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use prost::Message;
 use tepai::store::StoreReader;
@@ -13,70 +12,11 @@ use tepai::wire::pb;
 use crate::nats_server::NatsServer;
 use crate::support::*;
 
-/// The node's process; killed if the test ends early, so a failed run
-/// leaves no orphan behind.
-struct Tepai(Child);
-
-impl Drop for Tepai {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_tepai(nats: &NatsServer, dir: &std::path::Path) -> Tepai {
-    Tepai(
-        Command::new(env!("CARGO_BIN_EXE_tepai"))
-            .args([
-                "up",
-                "--nats-url",
-                &nats.url(),
-                "--http-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-/// Sends `envelope` until it is answered, resending the same command id:
-/// the producer's side of exactly-once.
-async fn send_until_answered(
-    client: &async_nats::Client,
-    envelope: &pb::CommandEnvelope,
-) -> pb::CommandResult {
-    let bytes: bytes::Bytes = envelope.encode_to_vec().into();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(2),
-            client.request("tepai.cmd.submit", bytes.clone()),
-        )
-        .await;
-        if let Ok(Ok(reply)) = attempt {
-            let result = pb::CommandResult::decode(reply.payload).unwrap();
-            let unavailable = matches!(&result.outcome, Some(pb::command_result::Outcome::Rejected(r)) if r.code() == pb::RejectCode::Unavailable);
-            if !unavailable {
-                return result;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "command never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
     let nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
-    let mut tepai = spawn_tepai(&nats, data.path());
+    let mut tepai = TepaiProcess::up(&nats.url(), data.path());
     let client = async_nats::connect(nats.url()).await.unwrap();
 
     let station = id();
@@ -102,7 +42,7 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
         if round < 2 {
             // SIGKILL, then a new process on the same data.
             drop(tepai);
-            tepai = spawn_tepai(&nats, data.path());
+            tepai = TepaiProcess::up(&nats.url(), data.path());
         }
     }
 

@@ -145,3 +145,172 @@ pub async fn wait_for_views(client: &async_nats::Client, position: u64) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A `tepai` child process (`up` or `serve <role>`); SIGKILLed on drop, so
+/// a failed test leaves no orphan behind.
+pub struct TepaiProcess(pub std::process::Child);
+
+impl TepaiProcess {
+    /// Starts `tepai <role…> --nats-url <url> --http-addr 127.0.0.1:0
+    /// --data-dir <dir>`; `role` is e.g. `&["up"]` or `&["serve", "query"]`.
+    pub fn spawn(role: &[&str], nats_url: &str, dir: &Path) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+            .args(role)
+            .args(["--nats-url", nats_url, "--http-addr", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child)
+    }
+
+    /// `tepai up` on `dir`.
+    pub fn up(nats_url: &str, dir: &Path) -> Self {
+        Self::spawn(&["up"], nats_url, dir)
+    }
+
+    /// SIGKILL: no destructor, no flush, no clean close.
+    pub fn kill(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for TepaiProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// True when the node answered `UNAVAILABLE`: nothing was written and the
+/// producer should resend the same command id.
+pub fn is_unavailable(result: &pb::CommandResult) -> bool {
+    matches!(&result.outcome,
+        Some(pb::command_result::Outcome::Rejected(r)) if r.code() == pb::RejectCode::Unavailable)
+}
+
+/// Sends `envelope` until it is answered, resending the same command id
+/// after a timeout, no responders or `UNAVAILABLE`: the producer's side of
+/// exactly-once. Gives up after a minute.
+pub async fn send_until_answered(
+    client: &async_nats::Client,
+    envelope: &pb::CommandEnvelope,
+) -> pb::CommandResult {
+    use prost::Message;
+    let bytes: bytes::Bytes = envelope.encode_to_vec().into();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let attempt = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            client.request("tepai.cmd.submit", bytes.clone()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = attempt {
+            let result = pb::CommandResult::decode(reply.payload).unwrap();
+            if !is_unavailable(&result) {
+                return result;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "command {} never answered",
+            envelope.command_id
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Checks the store after faults: the chain is clean; every acknowledged
+/// command is in the command log with the answer the producer got; and
+/// every command in the log has exactly the events its result lists, by
+/// causation id (all or nothing). Returns the store's event ids in order.
+pub fn assert_store_exactly_once(
+    dir: &Path,
+    acknowledged: &[(String, pb::CommandResult)],
+) -> Vec<String> {
+    use prost::Message;
+    use std::collections::{HashMap, HashSet};
+    let reader = tepai::store::StoreReader::open(&store_path(dir)).unwrap();
+    let report = reader.verify_chain().unwrap();
+    assert!(report.is_clean(), "{:?}", report.first_fault);
+    let events = reader.read_from(0, usize::MAX).unwrap();
+    assert_eq!(report.events, events.len() as u64);
+    let mut by_command: HashMap<String, Vec<u64>> = HashMap::new();
+    for event in &events {
+        by_command
+            .entry(event.causation_id.clone())
+            .or_default()
+            .push(event.position);
+    }
+    let written = |result: &pb::CommandResult| -> Vec<u64> {
+        match &result.outcome {
+            Some(pb::command_result::Outcome::Accepted(a)) => {
+                a.events.iter().map(|e| e.global_position).collect()
+            }
+            _ => Vec::new(),
+        }
+    };
+    let mut seen = HashSet::new();
+    for (command_id, answer) in acknowledged {
+        assert!(seen.insert(command_id), "acknowledged twice: {command_id}");
+        let uuid = Uuid::parse_str(command_id).unwrap();
+        let stored = reader.command_result(&uuid).unwrap().unwrap_or_else(|| {
+            panic!("acknowledged command {command_id} is not in the command log")
+        });
+        let stored = pb::CommandResult::decode(stored.as_slice()).unwrap();
+        assert_eq!(&stored, answer, "{command_id}: stored answer differs");
+    }
+    // Every event belongs to a logged command listing exactly the events
+    // the store holds for it: nothing half-written.
+    for (command_id, positions) in &by_command {
+        let uuid = Uuid::parse_str(command_id).unwrap();
+        let stored = reader
+            .command_result(&uuid)
+            .unwrap()
+            .unwrap_or_else(|| panic!("events of {command_id} without its command"));
+        let stored = pb::CommandResult::decode(stored.as_slice()).unwrap();
+        assert_eq!(&written(&stored), positions, "{command_id}");
+    }
+    for (command_id, answer) in acknowledged {
+        let positions = by_command.get(command_id).cloned().unwrap_or_default();
+        assert_eq!(written(answer), positions, "{command_id}");
+    }
+    events.iter().map(|e| e.event_id.to_string()).collect()
+}
+
+/// The event ids the stream holds, in stream order; asserts none repeats.
+pub async fn stream_event_ids(client: &async_nats::Client, expected: usize) -> Vec<String> {
+    use prost::Message;
+    let ids: Vec<String> = crate::bus::stream_events(client, expected)
+        .await
+        .iter()
+        .map(|m| {
+            pb::EventEnvelope::decode(m.payload.clone())
+                .unwrap()
+                .event_id
+        })
+        .collect();
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "the stream holds an event twice");
+    ids
+}
+
+/// Runs `tepai ops verify` on `dir` and asserts it is clean.
+pub fn assert_verify_clean(dir: &Path, nats_url: &str, extra: &[&str]) {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["ops", "verify", "--data-dir", dir, "--nats-url", nats_url];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run_tepai(&args);
+    assert_eq!(code, 0, "ops verify failed:\n{out}\n{err}");
+}
+
+/// A random number, from the standard library's per-process hash keys.
+pub fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NOW_MS as u64);
+    hasher.finish()
+}
