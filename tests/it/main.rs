@@ -19,6 +19,7 @@ mod ops_io;
 mod processor;
 mod purity;
 mod restart;
+mod soak;
 mod support;
 mod tls;
 mod views;
