@@ -183,6 +183,44 @@ pub async fn last_position_in_stream(js: &jetstream::Context) -> Result<Position
         .unwrap_or(0))
 }
 
+/// Where to go on after a failed round, `acked` being the last position
+/// JetStream acknowledged. A stream behind it lost its unsynced tail and is
+/// refilled from where it ends. A stream ahead of it holds events whose
+/// acks never came; it is trusted only if it has as many messages as
+/// positions. When a connection drops, what sat in its write buffer is
+/// lost while publishes still queued go out after the reconnect, leaving a
+/// hole (positions ahead of sequences); jumping to the last position would
+/// skip the hole for good, so the relay resends from `acked` instead,
+/// within the duplicate window: JetStream drops what it holds and stores
+/// the missing events.
+async fn resume_after_error(
+    js: &jetstream::Context,
+    acked: Position,
+) -> Result<Position, BusError> {
+    let in_stream = last_position_in_stream(js).await?;
+    if in_stream <= acked {
+        return Ok(in_stream);
+    }
+    let mut stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
+    let last_sequence = stream
+        .info()
+        .await
+        .map_err(BusError::nats)?
+        .state
+        .last_sequence;
+    if last_sequence >= in_stream {
+        Ok(in_stream)
+    } else {
+        tracing::warn!(
+            acked,
+            in_stream,
+            last_sequence,
+            "the stream has a hole after the last acknowledged event; resending from there"
+        );
+        Ok(acked)
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BusError> + Send + 'static,
 ) -> Result<T, BusError> {
@@ -330,8 +368,8 @@ impl Relay {
                     if ensure_stream(&self.js).await.is_err() {
                         continue;
                     }
-                    if let Ok(in_stream) = last_position_in_stream(&self.js).await {
-                        self.position = in_stream;
+                    if let Ok(position) = resume_after_error(&self.js, self.position).await {
+                        self.position = position;
                     }
                     tokio::select! {
                         _ = shutdown.cancelled() => break,

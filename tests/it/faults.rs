@@ -649,3 +649,73 @@ async fn redeliveries_duplicates_and_out_of_order_messages_leave_the_views_uncha
     // Both views, fed differently, hold the same rows.
     assert_eq!(digests(views.path()), after);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut processor = open_processor(data.path());
+    for _ in 0..20 {
+        accepted(&processor.process(decoded(envelope(register(&id(), "张博", BAOTOU))), NOW_MS));
+    }
+    drop(processor);
+    let events = StoreReader::open(&store_path(data.path()))
+        .unwrap()
+        .read_from(0, usize::MAX)
+        .unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = jetstream::new(client.clone());
+    ensure_stream(&js).await.unwrap();
+    publish(&js, &events, &[1, 2, 3, 4, 5]).await;
+    let relay = tepai::bus::relay::Relay::open(
+        js.clone(),
+        &store_path(data.path()),
+        &data.path().join("relay.db"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(relay.position(), 5);
+
+    // What a dropped connection can leave behind: 6 and 7 lost in its
+    // write buffer, 8..=10 still queued and sent after the reconnect, their
+    // acks lost with the old connection.
+    publish(&js, &events, &[8, 9, 10]).await;
+    // And the relay's next round fails: for a moment no stream takes the
+    // events' subjects (the relay's error path restores the stream).
+    let mut config = js
+        .get_stream("TEPAI_EVENTS")
+        .await
+        .unwrap()
+        .info()
+        .await
+        .unwrap()
+        .config
+        .clone();
+    config.subjects = vec!["elsewhere.>".into()];
+    js.update_stream(config).await.unwrap();
+
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(relay.run(None, stop.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while messages_in_stream(&client).await < 20 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay skipped the hole: {} messages",
+            messages_in_stream(&client).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    let mut positions: Vec<u64> = crate::bus::stream_events(&client, 20)
+        .await
+        .iter()
+        .map(|m| {
+            pb::EventEnvelope::decode(m.payload.clone())
+                .unwrap()
+                .global_position
+        })
+        .collect();
+    positions.sort_unstable();
+    assert_eq!(positions, (1..=20).collect::<Vec<u64>>());
+}
