@@ -9,6 +9,7 @@
 //! `TEPAI_TEST_SKIP_MOUNT=1` to skip it where mounting is not allowed.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,8 +25,16 @@ use tokio_util::sync::CancellationToken;
 use crate::nats_server::NatsServer;
 use crate::support::*;
 
-/// What producers were told, command id and answer, in answer order.
-pub type Acks = Arc<Mutex<Vec<(String, pb::CommandResult)>>>;
+/// What producers were told, command id and answer, in answer order, and
+/// how many of their attempts failed (timeout, no responders, UNAVAILABLE).
+#[derive(Default)]
+pub struct Answers {
+    pub list: Mutex<Vec<(String, pb::CommandResult)>>,
+    pub failed_attempts: AtomicUsize,
+}
+
+/// Shared by a test's producers.
+pub type Acks = Arc<Answers>;
 
 /// Sends until answered and records the answer.
 pub async fn send_acked(
@@ -34,8 +43,9 @@ pub async fn send_acked(
     command: pb::command_envelope::Command,
 ) -> pb::CommandResult {
     let envelope = envelope(command);
-    let result = send_until_answered(client, &envelope).await;
-    acks.lock()
+    let result = send_counting_failures(client, &envelope, &acks.failed_attempts).await;
+    acks.list
+        .lock()
         .unwrap()
         .push((envelope.command_id.clone(), result.clone()));
     result
@@ -91,7 +101,7 @@ pub fn spawn_producers(
 /// Accepted commands that wrote more than one event (a retirement ending
 /// a post): the all-or-nothing check needs some.
 pub fn multi_event_commands(acks: &Acks) -> usize {
-    acks.lock()
+    acks.list.lock()
         .unwrap()
         .iter()
         .filter(|(_, r)| {
@@ -102,9 +112,9 @@ pub fn multi_event_commands(acks: &Acks) -> usize {
 
 /// Waits (up to a minute) until `more` answers beyond the current ones.
 pub async fn wait_for_more_acks(acks: &Acks, more: usize) {
-    let want = acks.lock().unwrap().len() + more;
+    let want = acks.list.lock().unwrap().len() + more;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while acks.lock().unwrap().len() < want {
+    while acks.list.lock().unwrap().len() < want {
         assert!(
             tokio::time::Instant::now() < deadline,
             "producers stalled before {want} answers"
@@ -128,7 +138,7 @@ pub async fn assert_exactly_once_everywhere(
     nats_url: &str,
     acks: &Acks,
 ) -> u64 {
-    let acknowledged = acks.lock().unwrap().clone();
+    let acknowledged = acks.list.lock().unwrap().clone();
     let stored = assert_store_exactly_once(dir, &acknowledged);
     let head = stored.len() as u64;
     assert_eq!(stream_event_ids(client, stored.len()).await, stored);
@@ -162,6 +172,10 @@ async fn a_node_sigkilled_under_load_keeps_every_acknowledged_command_exactly_on
     }
 
     assert!(multi_event_commands(&acks) > 0);
+    assert!(
+        acks.failed_attempts.load(Ordering::Relaxed) > 0,
+        "no producer noticed the kills"
+    );
     assert_exactly_once_everywhere(&client, data.path(), &nats.url(), &acks).await;
     drop(node);
 }
@@ -189,6 +203,11 @@ async fn the_nats_server_sigkilled_under_load_loses_nothing_and_the_node_resumes
     }
 
     assert!(multi_event_commands(&acks) > 0);
+    // Producers got UNAVAILABLE or timed out, and resent.
+    assert!(
+        acks.failed_attempts.load(Ordering::Relaxed) > 0,
+        "no producer noticed the NATS restarts"
+    );
     // The same process throughout: relay and projector resumed by themselves.
     assert!(
         node.0.try_wait().unwrap().is_none(),
@@ -411,7 +430,8 @@ async fn a_full_disk_or_read_only_data_dir_answers_unavailable_and_heals_without
             if is_unavailable(&result) {
                 refused.push((envelope, result));
             } else {
-                acks.lock()
+                acks.list
+                    .lock()
                     .unwrap()
                     .push((envelope.command_id.clone(), result));
             }
@@ -429,7 +449,7 @@ async fn a_full_disk_or_read_only_data_dir_answers_unavailable_and_heals_without
         assert_eq!(reader.command_result(&uuid).unwrap(), None);
     }
     drop(reader);
-    assert_store_exactly_once(&data, &acks.lock().unwrap().clone());
+    assert_store_exactly_once(&data, &acks.list.lock().unwrap().clone());
 
     // Space returns: the same process accepts the same command ids.
     std::fs::remove_file(&filler).unwrap();
@@ -438,7 +458,8 @@ async fn a_full_disk_or_read_only_data_dir_answers_unavailable_and_heals_without
         // did not stay in the writer's memory.
         let result = send_until_answered(&client, envelope).await;
         accepted(&result);
-        acks.lock()
+        acks.list
+            .lock()
             .unwrap()
             .push((envelope.command_id.clone(), result));
     }

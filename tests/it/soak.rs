@@ -55,7 +55,8 @@ fn soak_duration() -> Duration {
 }
 
 fn rejected_count(acks: &Acks) -> usize {
-    acks.lock()
+    acks.list
+        .lock()
         .unwrap()
         .iter()
         .filter(|(_, r)| matches!(r.outcome, Some(pb::command_result::Outcome::Rejected(_))))
@@ -119,7 +120,7 @@ async fn a_soak_under_repeated_faults_reconciles_every_count() {
     // Commands acknowledged = results stored: nothing in the log that no
     // producer was told about, nothing told that is not in the log (the
     // per-id check is in assert_exactly_once_everywhere).
-    let acknowledged = acks.lock().unwrap().len() as u64;
+    let acknowledged = acks.list.lock().unwrap().len() as u64;
     let log = rusqlite::Connection::open_with_flags(
         store_path(data.path()),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -151,8 +152,10 @@ async fn a_soak_under_repeated_faults_reconciles_every_count() {
     eprintln!(
         "soak: {acknowledged} commands acknowledged and logged ({} rejected), \
          {head} events in store, stream and views; {node_kills} node kills, \
-         {nats_kills} NATS kills",
-        rejected_count(&acks)
+         {nats_kills} NATS kills, {} failed attempts resent",
+        rejected_count(&acks),
+        acks.failed_attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     drop(node);
 }

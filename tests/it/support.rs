@@ -199,6 +199,16 @@ pub async fn send_until_answered(
     client: &async_nats::Client,
     envelope: &pb::CommandEnvelope,
 ) -> pb::CommandResult {
+    send_counting_failures(client, envelope, &std::sync::atomic::AtomicUsize::new(0)).await
+}
+
+/// [`send_until_answered`], adding to `failures` each attempt that timed
+/// out, found no responder or was answered `UNAVAILABLE`.
+pub async fn send_counting_failures(
+    client: &async_nats::Client,
+    envelope: &pb::CommandEnvelope,
+    failures: &std::sync::atomic::AtomicUsize,
+) -> pb::CommandResult {
     use prost::Message;
     let bytes: bytes::Bytes = envelope.encode_to_vec().into();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -214,6 +224,7 @@ pub async fn send_until_answered(
                 return result;
             }
         }
+        failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         assert!(
             tokio::time::Instant::now() < deadline,
             "command {} never answered",
