@@ -15,6 +15,7 @@ use crate::bus::projector::Projector;
 use crate::bus::{self, command_service, relay::Relay};
 use crate::config::{NatsOptions, NodeOptions};
 use crate::domain::Policy;
+use crate::limits::Limits;
 use crate::processor::writer::{CommandWriter, WriterOptions};
 use crate::processor::{Processor, ProcessorError};
 use crate::projection::ViewsDir;
@@ -66,6 +67,8 @@ pub struct NodeConfig {
     /// Whether commands come on per-actor subjects and are authorized
     /// (docs/authorization.md).
     pub authorization: bool,
+    /// Request sizes, work in flight, page sizes.
+    pub limits: Limits,
 }
 
 /// Which parts a node runs.
@@ -151,6 +154,7 @@ async fn start_command_role(
             client.clone(),
             writer.handle(),
             config.authorization,
+            config.limits,
             service_stop.clone(),
         )
         .await?,
@@ -275,7 +279,7 @@ pub async fn run(
         });
         status.projector = projector.progress();
         let progress = projector.progress();
-        let queries = QueryService::new(live, config.policy.region.clone(), status);
+        let queries = QueryService::new(live, config.policy.region.clone(), status, config.limits);
         let projector_task = tokio::spawn(projector.run(stop.clone()));
         let nats_task =
             tokio::spawn(query::nats::start(client.clone(), queries.clone(), stop.clone()).await?);

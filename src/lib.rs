@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod limits;
 pub mod local_nats;
 pub mod ops;
 pub mod processor;

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use tepai::app::{self, NodeConfig, Roles};
 use tepai::config::{AuthOptions, NatsOptions, NodeOptions, PolicyOptions};
+use tepai::limits::Limits;
 use tepai::telemetry::{self, LogFormat};
 use tepai::wire::pb;
 
@@ -48,6 +49,8 @@ enum Command {
         policy: PolicyOptions,
         #[command(flatten)]
         auth: AuthOptions,
+        #[command(flatten)]
+        limits: Limits,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -87,6 +90,8 @@ enum Command {
         policy: PolicyOptions,
         #[command(flatten)]
         auth: AuthOptions,
+        #[command(flatten)]
+        limits: Limits,
     },
 }
 
@@ -155,19 +160,21 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             nats,
             policy,
             auth,
-        } => run_node(Roles::ALL, demo, node, nats, policy, auth).await,
+            limits,
+        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits).await,
         Command::Serve {
             role,
             node,
             nats,
             policy,
             auth,
+            limits,
         } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, node, nats, policy, auth).await
+            run_node(roles, false, node, nats, policy, auth, limits).await
         }
     }
 }
@@ -179,6 +186,7 @@ async fn run_node(
     nats: NatsOptions,
     policy: PolicyOptions,
     auth: AuthOptions,
+    limits: Limits,
 ) -> anyhow::Result<ExitCode> {
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
@@ -198,6 +206,7 @@ async fn run_node(
         nats: nats.clone(),
         policy,
         authorization: auth.authorization,
+        limits,
     };
     let node_task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
     let started = tokio::select! {

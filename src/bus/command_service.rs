@@ -18,15 +18,12 @@ use tokio_util::task::TaskTracker;
 
 use super::{BusError, SUBMIT_SUBJECT};
 use crate::domain::RejectCode;
+use crate::limits::Limits;
 use crate::processor::writer::{invalid_request, WriterHandle};
 use crate::wire::{self, pb, MAX_ACTOR_LEN};
 
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-commands";
-
-/// Most requests being decided at once; beyond it the service stops
-/// reading from NATS until one finishes, so memory stays bounded.
-pub const MAX_IN_FLIGHT: usize = 4096;
 
 /// What the service subscribes to with authorization on: one subject per
 /// actor.
@@ -56,11 +53,14 @@ pub fn actor_of_subject(subject: &str) -> Option<&str> {
 /// for those in flight to be answered). Registration is done when this
 /// returns, so a caller can announce readiness before spawning the future.
 /// With `authorization`, the endpoint is [`ACTOR_SUBMIT_SUBJECTS`] and each
-/// envelope's actor is replaced by its subject's.
+/// envelope's actor is replaced by its subject's. At most
+/// `limits.max_commands_in_flight` are decided at once: beyond it the service
+/// stops reading from NATS until one finishes, so memory stays bounded.
 pub async fn start(
     client: async_nats::Client,
     writer: WriterHandle,
     authorization: bool,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     use async_nats::service::ServiceExt;
@@ -84,7 +84,7 @@ pub async fn start(
     super::await_registration(&client, &service).await?;
     tracing::info!(subject, authorization, "command service ready");
     Ok(async move {
-        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let in_flight = Arc::new(Semaphore::new(limits.max_commands_in_flight));
         let tasks = TaskTracker::new();
         loop {
             let request = tokio::select! {
@@ -100,7 +100,7 @@ pub async fn start(
             let writer = writer.clone();
             tasks.spawn(async move {
             let bytes = request.message.payload.as_ref();
-            let result = match wire::decode_envelope(bytes) {
+            let result = match wire::decode_envelope_within(bytes, limits.max_envelope_bytes) {
                 Ok(mut envelope) if authorization => {
                     match actor_of_subject(request.message.subject.as_str()) {
                         Some(actor) => {

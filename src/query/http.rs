@@ -1,13 +1,16 @@
 //! The query service over HTTP/JSON. Parameters and JSON fields carry the
-//! protobuf field names; a bad parameter is a 400 with a JSON error, never
-//! a 500 or a stack trace.
+//! protobuf field names. Every error is JSON `{"code", "message"}`: a bad
+//! path id or parameter (unknown, repeated, too long, malformed) is a 400,
+//! an unknown path a 404, another method a 405, a full house a 503 —
+//! never a 500 or a stack trace.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,11 +18,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{error_code, QueryService};
+use crate::domain::excerpt;
+use crate::limits::MAX_HTTP_PARAM_CHARS;
 use crate::projection::QueryError;
 use crate::wire::pb;
-
-/// Longest value of one query parameter.
-pub const MAX_PARAM_LEN: usize = 256;
 
 #[derive(Clone)]
 struct AppState {
@@ -29,12 +31,16 @@ struct AppState {
 
 struct ApiError(QueryError);
 
+fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({ "code": code, "message": message });
+    (status, Json(body)).into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = error_code(&self.0);
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
-        let body = serde_json::json!({ "code": code, "message": self.0.to_string() });
-        (status, Json(body)).into_response()
+        error_response(status, code, self.0.to_string())
     }
 }
 
@@ -51,58 +57,102 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     })
 }
 
+/// The query string as name/value pairs in order, so a repeated name is
+/// seen rather than silently overwritten. Percent-decoding is lossy
+/// (invalid UTF-8 becomes U+FFFD), so any query string extracts; the
+/// values are judged by [`Params::new`] and the views.
+struct Pairs(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pairs {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| invalid("query", excerpt(&rejection.body_text())))?;
+        Ok(Pairs(pairs))
+    }
+}
+
+/// The `{id}` of a detail path, percent-decoded, bounded like a parameter.
+struct Id(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid("id", "is not percent-encoded UTF-8"))?;
+        if id.chars().count() > MAX_HTTP_PARAM_CHARS {
+            return Err(invalid(
+                "id",
+                format!("is longer than {MAX_HTTP_PARAM_CHARS} characters"),
+            ));
+        }
+        Ok(Id(id))
+    }
+}
+
 /// Query parameters, checked against the names a view accepts.
-struct Params(HashMap<String, String>);
+struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn new(raw: HashMap<String, String>, allowed: &[&'static str]) -> Result<Self, ApiError> {
-        for (key, value) in &raw {
+    fn new(Pairs(raw): Pairs, allowed: &[&'static str]) -> Result<Self, ApiError> {
+        for (i, (key, value)) in raw.iter().enumerate() {
             let Some(field) = allowed.iter().find(|a| **a == key.as_str()) else {
                 return Err(invalid(
                     "query",
                     format!(
                         "unknown parameter '{}'; this view takes {}",
-                        crate::domain::excerpt(key),
+                        excerpt(key),
                         allowed.join(", ")
                     ),
                 ));
             };
-            if value.chars().count() > MAX_PARAM_LEN {
+            if raw[..i].iter().any(|(earlier, _)| earlier == key) {
+                return Err(invalid(field, "is given more than once"));
+            }
+            if value.chars().count() > MAX_HTTP_PARAM_CHARS {
                 return Err(invalid(
                     field,
-                    format!("is longer than {MAX_PARAM_LEN} characters"),
+                    format!("is longer than {MAX_HTTP_PARAM_CHARS} characters"),
                 ));
             }
         }
         Ok(Self(raw))
     }
 
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn text(&self, key: &str) -> String {
-        self.0.get(key).cloned().unwrap_or_default()
+        self.get(key).unwrap_or_default().to_owned()
     }
 
     fn number<T: std::str::FromStr + Default>(&self, field: &'static str) -> Result<T, ApiError> {
-        match self.0.get(field) {
+        match self.get(field) {
             None => Ok(T::default()),
             Some(v) => v.parse().map_err(|_| {
                 invalid(
                     field,
-                    format!(
-                        "'{}' is not a whole number in range",
-                        crate::domain::excerpt(v)
-                    ),
+                    format!("'{}' is not a whole number in range", excerpt(v)),
                 )
             }),
         }
     }
 
     fn flag(&self, field: &'static str) -> Result<bool, ApiError> {
-        match self.0.get(field).map(String::as_str) {
+        match self.get(field) {
             None | Some("false") | Some("0") => Ok(false),
             Some("true") | Some("1") | Some("") => Ok(true),
             Some(other) => Err(invalid(
                 field,
-                format!("'{}' is not true or false", crate::domain::excerpt(other)),
+                format!("'{}' is not true or false", excerpt(other)),
             )),
         }
     }
@@ -120,7 +170,7 @@ fn status_filter(value: &str) -> Result<i32, ApiError> {
                 "status",
                 format!(
                     "'{}' is not scheduled, active, ended or expired",
-                    crate::domain::excerpt(value)
+                    excerpt(value)
                 ),
             ))
         }
@@ -132,10 +182,7 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
     Json(value).into_response()
 }
 
-async fn assignments(
-    State(state): State<AppState>,
-    Query(raw): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+async fn assignments(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
     let p = Params::new(
         raw,
         &[
@@ -168,8 +215,8 @@ async fn assignments(
 
 async fn commissioner(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(raw): Query<HashMap<String, String>>,
+    Id(id): Id,
+    raw: Pairs,
 ) -> Result<Response, ApiError> {
     let p = Params::new(raw, &["on_date", "as_of_position"])?;
     let query = pb::CommissionerQuery {
@@ -182,8 +229,8 @@ async fn commissioner(
 
 async fn workstation(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(raw): Query<HashMap<String, String>>,
+    Id(id): Id,
+    raw: Pairs,
 ) -> Result<Response, ApiError> {
     let p = Params::new(raw, &["on_date", "as_of_position"])?;
     let query = pb::WorkstationQuery {
@@ -194,10 +241,7 @@ async fn workstation(
     Ok(json(&state.queries.workstation(query).await?))
 }
 
-async fn city_matrix(
-    State(state): State<AppState>,
-    Query(raw): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+async fn city_matrix(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
     let p = Params::new(raw, &["on_date", "from_date", "to_date", "as_of_position"])?;
     let query = pb::CityMatrixQuery {
         on_date: p.text("on_date"),
@@ -223,6 +267,31 @@ async fn prometheus_metrics(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Holds one of the service's query permits for the request, or answers
+/// 503 at once when [`crate::limits::Limits::max_queries_in_flight`] are
+/// being answered: waiting would only pile up connections.
+async fn bounded(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.queries.try_permit() {
+        Some(_permit) => next.run(request).await,
+        None => error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            format!(
+                "{} queries are being answered, the limit; retry shortly",
+                state.queries.limits().max_queries_in_flight
+            ),
+        ),
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "the query service answers GET only".into(),
+    )
+}
+
 async fn not_found() -> ApiError {
     ApiError(QueryError::NotFound(
         "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/status".into(),
@@ -231,16 +300,23 @@ async fn not_found() -> ApiError {
 
 /// The router, for serving or for tests.
 pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> Router {
-    Router::new()
+    let state = AppState { queries, metrics };
+    // Only the views read SQLite; health and metrics stay answerable
+    // however busy the views are.
+    let views = Router::new()
         .route("/v1/assignments", get(assignments))
         .route("/v1/commissioners/{id}", get(commissioner))
         .route("/v1/workstations/{id}", get(workstation))
         .route("/v1/city-matrix", get(city_matrix))
+        .route_layer(middleware::from_fn_with_state(state.clone(), bounded));
+    Router::new()
+        .merge(views)
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus_metrics))
         .fallback(not_found)
-        .with_state(AppState { queries, metrics })
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
 }
 
 /// Binds `addr` and returns the bound address with the server future, so

@@ -10,10 +10,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::bus::projector::ProjectorProgress;
 use crate::domain::{region_date, CityCode, Date};
+use crate::limits::Limits;
 use crate::projection::{QueryError, Views};
 use crate::wire::pb;
 
@@ -66,6 +67,10 @@ pub struct QueryService {
     pool: ViewsPool,
     region: BTreeSet<CityCode>,
     status: StatusSources,
+    limits: Limits,
+    /// One permit per query being answered, NATS and HTTP together, so
+    /// SQLite connections and blocking threads stay bounded.
+    in_flight: Arc<Semaphore>,
 }
 
 fn today() -> Date {
@@ -77,11 +82,12 @@ fn today() -> Date {
 
 impl QueryService {
     /// A service over the live views file that `live` names (created by
-    /// the projector), for cities of `region`.
+    /// the projector), for cities of `region`, within `limits`.
     pub fn new(
         live: watch::Receiver<PathBuf>,
         region: BTreeSet<CityCode>,
         status: StatusSources,
+        limits: Limits,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool: ViewsPool {
@@ -90,7 +96,26 @@ impl QueryService {
             },
             region,
             status,
+            in_flight: Arc::new(Semaphore::new(limits.max_queries_in_flight)),
+            limits,
         })
+    }
+
+    /// The limits the service answers within.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Waits for room to answer one more query. `None` only if the
+    /// semaphore were closed, which it never is.
+    async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.in_flight.clone().acquire_owned().await.ok()
+    }
+
+    /// Room to answer one more query now, or `None` when
+    /// [`Limits::max_queries_in_flight`] are being answered.
+    fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.in_flight.clone().try_acquire_owned().ok()
     }
 
     fn check_city(&self, field: &'static str, value: &str) -> Result<(), QueryError> {
@@ -130,6 +155,13 @@ impl QueryService {
     ) -> Result<pb::AssignmentsPage, QueryError> {
         self.check_city("home_city", &q.home_city)?;
         self.check_city("serving_city", &q.serving_city)?;
+        let max_page_size = self.limits.max_page_size;
+        if q.page_size > max_page_size {
+            return Err(QueryError::InvalidArgument {
+                field: "page_size",
+                message: format!("{} is more than the limit of {max_page_size}", q.page_size),
+            });
+        }
         self.run("assignments", move |views, today| {
             views.assignments(&q, today)
         })

@@ -26,14 +26,12 @@ pub const VIEWS: [&str; 5] = [
     "city_matrix",
     "status",
 ];
-/// Largest query request decoded.
-pub const MAX_QUERY_BYTES: usize = 16 * 1024;
-
-fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, QueryError> {
-    if bytes.len() > MAX_QUERY_BYTES {
+/// Decodes a query request of at most `max_bytes`.
+fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, QueryError> {
+    if bytes.len() > max_bytes {
         return Err(QueryError::InvalidArgument {
             field: "request",
-            message: format!("{} bytes; the limit is {MAX_QUERY_BYTES}", bytes.len()),
+            message: format!("{} bytes; the limit is {max_bytes}", bytes.len()),
         });
     }
     M::decode(bytes).map_err(|e| QueryError::InvalidArgument {
@@ -42,18 +40,34 @@ fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M, QueryError> {
     })
 }
 
-async fn answer(
+/// The encoded answer of `view` to the request `body`, as the NATS
+/// endpoint gives it. Public so tests and fuzz targets drive the same
+/// path as a request over NATS.
+pub async fn answer(
     service: &Arc<QueryService>,
     view: &str,
     body: &[u8],
 ) -> Result<Vec<u8>, QueryError> {
+    let max = service.limits().max_query_bytes;
     Ok(match view {
-        "assignments" => service.assignments(decode(body)?).await?.encode_to_vec(),
-        "commissioner" => service.commissioner(decode(body)?).await?.encode_to_vec(),
-        "workstation" => service.workstation(decode(body)?).await?.encode_to_vec(),
-        "city_matrix" => service.city_matrix(decode(body)?).await?.encode_to_vec(),
+        "assignments" => service
+            .assignments(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
+        "commissioner" => service
+            .commissioner(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
+        "workstation" => service
+            .workstation(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
+        "city_matrix" => service
+            .city_matrix(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
         _ => {
-            decode::<pb::StatusQuery>(body)?;
+            decode::<pb::StatusQuery>(body, max)?;
             service.status().encode_to_vec()
         }
     })
@@ -91,8 +105,12 @@ pub async fn start(
                     None => break,
                 },
             };
+            // Waiting here leaves further requests with NATS, so tasks and
+            // SQLite connections stay bounded.
+            let permit = queries.permit().await;
             let queries = queries.clone();
             tasks.spawn(async move {
+                let _permit = permit;
                 let reply = answer(&queries, view, request.message.payload.as_ref())
                     .await
                     .map(Into::into)

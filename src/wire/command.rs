@@ -28,15 +28,21 @@ pub struct Envelope {
     pub command: Command,
 }
 
-/// Decodes and validates envelope bytes.
+/// Decodes and validates envelope bytes of at most [`MAX_ENVELOPE_BYTES`].
 pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+    decode_envelope_within(bytes, MAX_ENVELOPE_BYTES)
+}
+
+/// Decodes and validates envelope bytes of at most `max_bytes`: the
+/// configured [`crate::limits::Limits::max_envelope_bytes`].
+pub fn decode_envelope_within(bytes: &[u8], max_bytes: usize) -> Result<Envelope, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    if bytes.len() > MAX_ENVELOPE_BYTES {
+    if bytes.len() > max_bytes {
         return Err(DecodeError::TooLarge {
             size: bytes.len(),
-            limit: MAX_ENVELOPE_BYTES,
+            limit: max_bytes,
         });
     }
     let envelope =

@@ -7,7 +7,9 @@ mod command;
 mod event;
 mod result;
 
-pub use command::{decode_envelope, Envelope, MAX_ACTOR_LEN, MAX_CORRELATION_LEN};
+pub use command::{
+    decode_envelope, decode_envelope_within, Envelope, MAX_ACTOR_LEN, MAX_CORRELATION_LEN,
+};
 pub use event::{
     decode_event_payload, encode_event_payload, event_envelope, event_from_pb, event_to_pb,
     EVENT_SCHEMA_VERSION,
@@ -23,10 +25,10 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/tepai.v1.serde.rs"));
 }
 
-/// Largest command envelope tepai decodes. A real command is well under
-/// 16 KiB even with every text field at its limit; this stops a producer
-/// from making the service allocate for garbage.
-pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Largest command envelope [`decode_envelope`] takes: the default of
+/// [`crate::limits::Limits::max_envelope_bytes`]. It stops a producer from
+/// making the service allocate for garbage.
+pub const MAX_ENVELOPE_BYTES: usize = crate::limits::DEFAULT_MAX_ENVELOPE_BYTES;
 
 /// Why bytes or values from the wire could not become domain values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,7 +36,7 @@ pub enum DecodeError {
     /// Nothing was sent.
     #[error("the request is empty; send a CommandEnvelope")]
     Empty,
-    /// More bytes than [`MAX_ENVELOPE_BYTES`].
+    /// More bytes than the limit (by default [`MAX_ENVELOPE_BYTES`]).
     #[error("the request is {size} bytes; the limit is {limit}")]
     TooLarge {
         /// Bytes received.

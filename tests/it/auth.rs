@@ -48,6 +48,7 @@ pub async fn start_node_with(
         nats,
         policy: Policy::default(),
         authorization,
+        limits: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
