@@ -6,6 +6,8 @@
 mod command;
 mod event;
 mod result;
+#[cfg(test)]
+mod tests;
 
 pub use command::{
     decode_envelope, decode_envelope_within, Envelope, MAX_ACTOR_LEN, MAX_CORRELATION_LEN,
