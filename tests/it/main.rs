@@ -12,6 +12,7 @@ mod bus;
 mod cli;
 mod crash;
 mod faults;
+mod hostile;
 mod http_client;
 mod nats_server;
 mod ops;
