@@ -88,6 +88,20 @@ fn an_oversized_request_is_refused_before_decoding() {
 }
 
 #[test]
+fn a_configured_envelope_limit_is_applied_before_decoding() {
+    let valid = valid_appointment();
+    let limit = valid.len() - 1;
+    assert_eq!(
+        wire::decode_envelope_within(&valid, limit),
+        Err(DecodeError::TooLarge {
+            size: valid.len(),
+            limit
+        })
+    );
+    assert!(wire::decode_envelope_within(&valid, valid.len()).is_ok());
+}
+
+#[test]
 fn deeply_nested_groups_do_not_overflow_the_stack() {
     // Field 5, wire type 3 (start group), repeated far past any recursion limit.
     let bytes = vec![0x2B; 60_000];

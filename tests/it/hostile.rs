@@ -482,6 +482,23 @@ fn http_parameters_and_nats_queries_of_any_shape_never_get_a_500() {
         router.oneshot(request).await.unwrap()
     });
     assert_eq!(page.status(), 400, "the configured page limit holds");
+    let (status, body) = runtime.block_on(async {
+        let router = query::http::router(queries.clone(), None);
+        let request = Request::post("/v1/assignments")
+            .body(Body::from(vec![b'x'; 1 << 16]))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap(),
+        )
+    });
+    assert_eq!(status, 405);
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["code"], "METHOD_NOT_ALLOWED");
 
     // Query requests over NATS decoded by the service: any bytes.
     runner
