@@ -62,7 +62,8 @@ fn seeded() -> &'static (State, Policy) {
             }
             .encode_to_vec();
             let envelope = wire::decode_envelope(&bytes).expect("seed decodes");
-            let events = decide(&state, &policy, &envelope.command, today()).expect("seed accepted");
+            let events =
+                decide(&state, &policy, &envelope.command, today()).expect("seed accepted");
             for event in &events {
                 evolve(&mut state, event);
             }

@@ -58,8 +58,12 @@ fuzz_target!(|bytes: &[u8]| {
         let Ok(target) = std::str::from_utf8(rest) else {
             return;
         };
-        let prefix = ["/v1/assignments?", "/v1/commissioners/", "/v1/workstations/", "/v1/city-matrix?"]
-            [usize::from(selector) % 4];
+        let prefix = [
+            "/v1/assignments?",
+            "/v1/commissioners/",
+            "/v1/workstations/",
+            "/v1/city-matrix?",
+        ][usize::from(selector) % 4];
         // What hyper would refuse before routing never reaches the router.
         let Ok(request) = Request::get(format!("{prefix}{target}")).body(Body::empty()) else {
             return;
@@ -76,7 +80,10 @@ fuzz_target!(|bytes: &[u8]| {
         assert!(status.as_u16() < 500, "{status} for {prefix}{target}");
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
-            assert!(text.contains("\"code\"") && text.contains("\"message\""), "{text}");
+            assert!(
+                text.contains("\"code\"") && text.contains("\"message\""),
+                "{text}"
+            );
         }
     } else {
         let view = query::nats::VIEWS[usize::from(selector) % query::nats::VIEWS.len()];
