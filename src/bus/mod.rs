@@ -109,8 +109,15 @@ pub async fn connect(options: &NatsOptions, name: &str) -> Result<async_nats::Cl
     if let Some(prefix) = &options.nats_inbox_prefix {
         connect = connect.custom_inbox_prefix(prefix.clone());
     }
+    // The client takes a list, not a comma-separated string.
+    let servers = options
+        .nats_url
+        .split(',')
+        .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(e.to_string()))?;
     connect
-        .connect(options.nats_url.as_str())
+        .connect(servers)
         .await
         .map_err(|e| fail(e.to_string()))
 }

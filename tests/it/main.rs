@@ -14,6 +14,7 @@ mod crash;
 mod faults;
 mod hostile;
 mod http_client;
+mod nats_cluster;
 mod nats_server;
 mod ops;
 mod ops_io;

@@ -12,7 +12,7 @@ pub struct NatsServer {
     config: Option<std::path::PathBuf>,
 }
 
-fn binary() -> String {
+pub fn binary() -> String {
     for candidate in [
         "nats-server",
         "/usr/sbin/nats-server",
@@ -28,7 +28,7 @@ fn binary() -> String {
     );
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
