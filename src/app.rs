@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bus::projector::Projector;
 use crate::bus::{self, command_service, relay::Relay};
-use crate::config::{NatsOptions, NodeOptions};
+use crate::config::{ClusterOptions, NatsOptions, NodeOptions};
 use crate::domain::Policy;
 use crate::limits::Limits;
 use crate::processor::writer::{CommandWriter, WriterOptions};
@@ -69,6 +69,8 @@ pub struct NodeConfig {
     pub authorization: bool,
     /// Request sizes, work in flight, page sizes.
     pub limits: Limits,
+    /// Stream replicas, node id, awaiting JetStream's ack (docs/cluster.md).
+    pub cluster: ClusterOptions,
 }
 
 /// Which parts a node runs.
@@ -140,6 +142,7 @@ async fn start_command_role(
         async_nats::jetstream::new(client.clone()),
         &store_path,
         &config.node.relay_path(),
+        usize::from(config.cluster.stream_replicas),
     )
     .await?;
     let sources = StatusSources {
@@ -240,6 +243,76 @@ fn follow_live_views(
     Ok(rx)
 }
 
+/// The file in the data directory that keeps a node's generated id.
+const NODE_ID_FILE: &str = "node-id";
+
+/// This node's id: the configured one, else the one kept in the data
+/// directory, made (random) on first start. It names the node's JetStream
+/// consumer, so it must stay the same across restarts on the same data.
+fn node_id(config: &NodeConfig) -> std::io::Result<String> {
+    if let Some(id) = &config.cluster.node_id {
+        return Ok(id.clone());
+    }
+    let path = config.node.data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => crate::config::parse_node_id(text.trim()).map_err(|reason| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {reason}", path.display()),
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut id = uuid::Uuid::new_v4().simple().to_string();
+            id.truncate(12);
+            // Written aside then renamed, so a crash leaves no half an id.
+            let fresh = path.with_extension("new");
+            std::fs::write(&fresh, format!("{id}\n"))?;
+            std::fs::rename(&fresh, &path)?;
+            tracing::info!(node_id = %id, "new node id");
+            Ok(id)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Views this far behind the stream are catching up, not just following.
+const CATCH_UP_LAG: u64 = 1000;
+
+/// Logs the views' progress while they catch up with the stream (a new
+/// query node starts from nothing), at most every two seconds, and once
+/// when they have caught up.
+fn log_catch_up(
+    mut progress: watch::Receiver<crate::bus::projector::ProjectorProgress>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut catching_up = false;
+        let mut logged: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                changed = progress.changed() => if changed.is_err() { break },
+            }
+            let p = *progress.borrow_and_update();
+            let lag = p.stream_last.saturating_sub(p.checkpoint);
+            if lag >= CATCH_UP_LAG && logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
+            {
+                tracing::info!(
+                    checkpoint = p.checkpoint,
+                    stream_last = p.stream_last,
+                    lag,
+                    "views catching up with the stream"
+                );
+                catching_up = true;
+                logged = Some(tokio::time::Instant::now());
+            } else if lag == 0 && catching_up {
+                tracing::info!(checkpoint = p.checkpoint, "views caught up with the stream");
+                catching_up = false;
+            }
+        }
+    });
+}
+
 /// Runs a node with `roles` until `shutdown`, then stops its parts in
 /// order: commands drained, relay flushed, views checkpointed. `started`
 /// hears once the node answers.
@@ -271,7 +344,16 @@ pub async fn run(
         let stop = CancellationToken::new();
         let live = follow_live_views(config.node.views_dir(), stop.clone())
             .map_err(data_dir_error(&config))?;
-        let projector = Projector::open(js, live.clone(), "tepai-views").await?;
+        let node_id = node_id(&config).map_err(data_dir_error(&config))?;
+        let consumer = format!("tepai-views-{node_id}");
+        let projector = Projector::open(
+            js,
+            live.clone(),
+            &consumer,
+            usize::from(config.cluster.stream_replicas),
+        )
+        .await?;
+        log_catch_up(projector.progress(), stop.clone());
         let mut status = sources.take().unwrap_or(StatusSources {
             store_head: None,
             relay: None,

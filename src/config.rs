@@ -144,3 +144,66 @@ impl NodeOptions {
         crate::projection::ViewsDir::new(&self.data_dir)
     }
 }
+
+/// Running on a NATS cluster (docs/cluster.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterOptions {
+    /// Copies JetStream keeps of the events stream (1 to 5; 3 on a
+    /// three-server cluster). The command node sets it on the stream.
+    #[arg(
+        long,
+        env = "TEPAI_STREAM_REPLICAS",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u8).range(1..=5)
+    )]
+    pub stream_replicas: u8,
+    /// This node's name among the cluster's nodes, 1 to 32 of A-Z, a-z,
+    /// 0-9, '-', '_'; it names the node's JetStream consumer. Default: a
+    /// random id made on first start and kept in the data directory.
+    #[arg(long, env = "TEPAI_NODE_ID", value_parser = parse_node_id)]
+    pub node_id: Option<String>,
+    /// Answer an accepted command only once JetStream has acknowledged its
+    /// events (with replicas, a quorum of the cluster holds them). On by
+    /// itself when --stream-replicas is above 1.
+    #[arg(
+        long,
+        env = "TEPAI_AWAIT_STREAM_ACK",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub await_stream_ack: bool,
+    /// How long a command waits for JetStream's acknowledgement before it
+    /// is answered UNAVAILABLE (it is stored; a resend gets the answer).
+    #[arg(long, env = "TEPAI_STREAM_ACK_TIMEOUT_MS", default_value_t = 5000)]
+    pub stream_ack_timeout_ms: u64,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            stream_replicas: 1,
+            node_id: None,
+            await_stream_ack: false,
+            stream_ack_timeout_ms: 5000,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// Whether the command service waits for JetStream's acknowledgement.
+    pub fn awaits_stream_ack(&self) -> bool {
+        self.await_stream_ack || self.stream_replicas > 1
+    }
+}
+
+/// A node id as [`ClusterOptions::node_id`] describes it.
+pub fn parse_node_id(value: &str) -> Result<String, String> {
+    let plain = (1..=32).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if plain {
+        Ok(value.to_owned())
+    } else {
+        Err("1 to 32 of A-Z, a-z, 0-9, '-', '_'".into())
+    }
+}

@@ -8,7 +8,7 @@ use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use tepai::app::{self, NodeConfig, Roles};
-use tepai::config::{AuthOptions, NatsOptions, NodeOptions, PolicyOptions};
+use tepai::config::{AuthOptions, ClusterOptions, NatsOptions, NodeOptions, PolicyOptions};
 use tepai::limits::Limits;
 use tepai::telemetry::{self, LogFormat};
 use tepai::wire::pb;
@@ -51,6 +51,8 @@ enum Command {
         auth: AuthOptions,
         #[command(flatten)]
         limits: Limits,
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -92,6 +94,8 @@ enum Command {
         auth: AuthOptions,
         #[command(flatten)]
         limits: Limits,
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
 }
 
@@ -161,7 +165,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             policy,
             auth,
             limits,
-        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits).await,
+            cluster,
+        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits, cluster).await,
         Command::Serve {
             role,
             node,
@@ -169,12 +174,13 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             policy,
             auth,
             limits,
+            cluster,
         } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, node, nats, policy, auth, limits).await
+            run_node(roles, false, node, nats, policy, auth, limits, cluster).await
         }
     }
 }
@@ -187,6 +193,7 @@ async fn run_node(
     policy: PolicyOptions,
     auth: AuthOptions,
     limits: Limits,
+    cluster: ClusterOptions,
 ) -> anyhow::Result<ExitCode> {
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
@@ -207,6 +214,7 @@ async fn run_node(
         policy,
         authorization: auth.authorization,
         limits,
+        cluster,
     };
     let node_task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
     let started = tokio::select! {

@@ -22,6 +22,9 @@ use crate::wire::pb;
 /// Most events applied in one transaction.
 pub const PROJECTOR_BATCH: usize = 1000;
 
+/// How long a node's durable consumer outlives its last pull.
+pub const CONSUMER_INACTIVE_THRESHOLD: Duration = Duration::from_secs(3600);
+
 /// Where the projector stands, for the status view and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ProjectorProgress {
@@ -88,6 +91,11 @@ async fn consumer_from(
             deliver_policy,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 20_000,
+            // Each node has its own consumer; one whose node is gone for
+            // good is removed by JetStream after this long without pulls.
+            // A node back after longer loses nothing: it recreates its
+            // consumer from its views' checkpoint at every start.
+            inactive_threshold: CONSUMER_INACTIVE_THRESHOLD,
             ..Default::default()
         })
         .await
@@ -96,17 +104,19 @@ async fn consumer_from(
 
 impl Projector {
     /// Opens the live views `live` names and the durable consumer
-    /// `consumer_name` (one per node: a query node has its own).
+    /// `consumer_name` (one per node: a query node has its own). A stream
+    /// it has to create gets `replicas` copies.
     pub async fn open(
         js: jetstream::Context,
         live: watch::Receiver<PathBuf>,
         consumer_name: &str,
+        replicas: usize,
     ) -> Result<Self, BusError> {
         // The command node owns the stream's configuration; a query node
         // creates the stream only when it starts first, so its NATS user
         // needs no right to change an existing stream.
         if js.get_stream(EVENTS_STREAM).await.is_err() {
-            ensure_stream(&js).await?;
+            ensure_stream(&js, Some(replicas)).await?;
         }
         let path = live.borrow().clone();
         let projection = Projection::open(&path).map_err(projection_error)?;

@@ -29,14 +29,27 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// How long JetStream remembers message ids for deduplication.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
-/// Creates the events stream, or brings its configuration up to date.
-pub async fn ensure_stream(js: &jetstream::Context) -> Result<stream::Info, BusError> {
+/// Creates the events stream, or brings its configuration up to date,
+/// with `replicas` copies; `None` keeps the copies an existing stream has
+/// (one for a new stream), for tools that do not own its configuration.
+pub async fn ensure_stream(
+    js: &jetstream::Context,
+    replicas: Option<usize>,
+) -> Result<stream::Info, BusError> {
+    let num_replicas = match replicas {
+        Some(replicas) => replicas,
+        None => match js.get_stream(EVENTS_STREAM).await {
+            Ok(stream) => stream.cached_info().config.num_replicas,
+            Err(_) => 1,
+        },
+    };
     js.create_or_update_stream(stream::Config {
         name: EVENTS_STREAM.to_owned(),
         description: Some("tepai events, in global-position order".to_owned()),
         subjects: vec![EVENTS_SUBJECTS.to_owned()],
         storage: stream::StorageType::File,
         duplicate_window: DUPLICATE_WINDOW,
+        num_replicas,
         ..Default::default()
     })
     .await
@@ -106,6 +119,7 @@ impl Checkpoint {
 /// Publishes committed events to JetStream.
 pub struct Relay {
     js: jetstream::Context,
+    replicas: usize,
     reader: Arc<Mutex<StoreReader>>,
     checkpoint: Arc<Mutex<Checkpoint>>,
     position: Position,
@@ -235,13 +249,14 @@ impl Relay {
     /// It resumes after the last event the stream holds: the stream, not the
     /// checkpoint, is the truth about what was delivered. A stream behind
     /// the checkpoint (deleted, or a server that lost its unsynced tail) is
-    /// refilled from the store.
+    /// refilled from the store. The stream is kept at `replicas` copies.
     pub async fn open(
         js: jetstream::Context,
         store_path: &Path,
         checkpoint_path: &Path,
+        replicas: usize,
     ) -> Result<Self, BusError> {
-        ensure_stream(&js).await?;
+        ensure_stream(&js, Some(replicas)).await?;
         let reader = StoreReader::open(store_path)?;
         let checkpoint = Checkpoint::open(checkpoint_path)?;
         let saved = checkpoint.load()?;
@@ -258,6 +273,7 @@ impl Relay {
         let (published, _) = watch::channel(position);
         Ok(Self {
             js,
+            replicas,
             reader: Arc::new(Mutex::new(reader)),
             checkpoint: Arc::new(Mutex::new(checkpoint)),
             position,
@@ -365,7 +381,7 @@ impl Relay {
                     // The server may have restarted and lost its unsynced
                     // tail, or the stream may have been deleted: recreate it
                     // if need be and start again after what it really holds.
-                    if ensure_stream(&self.js).await.is_err() {
+                    if ensure_stream(&self.js, Some(self.replicas)).await.is_err() {
                         continue;
                     }
                     if let Ok(position) = resume_after_error(&self.js, self.position).await {

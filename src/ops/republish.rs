@@ -56,7 +56,7 @@ pub async fn run(args: RepublishArgs) -> anyhow::Result<ExitCode> {
     }
     let client = crate::bus::connect(&args.nats, "tepai-ops").await?;
     let js = async_nats::jetstream::new(client.clone());
-    ensure_stream(&js).await?;
+    ensure_stream(&js, None).await?;
     let in_stream = last_position_in_stream(&js).await?;
     let start = if args.force {
         args.from

@@ -32,6 +32,12 @@ struct StreamState {
     first_sequence: u64,
     last_sequence: u64,
     last_position: u64,
+    /// Copies JetStream keeps of the stream.
+    replicas: usize,
+    /// The server leading the stream, on a cluster.
+    leader: Option<String>,
+    /// Copies up to date with the leader, the leader's own included.
+    current_replicas: usize,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -48,8 +54,20 @@ async fn stream_state(nats: &NatsOptions) -> anyhow::Result<StreamState> {
     let client = crate::bus::connect(nats, "tepai-ops").await?;
     let js = async_nats::jetstream::new(client);
     let mut stream = js.get_stream(EVENTS_STREAM).await?;
-    let state = stream.info().await?.state.clone();
+    let info = stream.info().await?.clone();
+    let state = info.state;
+    let (leader, current_replicas) = match &info.cluster {
+        Some(cluster) => (
+            cluster.leader.clone(),
+            usize::from(cluster.leader.is_some())
+                + cluster.replicas.iter().filter(|p| p.current).count(),
+        ),
+        None => (None, 1),
+    };
     Ok(StreamState {
+        replicas: info.config.num_replicas,
+        leader,
+        current_replicas,
         messages: state.messages,
         first_sequence: state.first_sequence,
         last_sequence: state.last_sequence,
@@ -110,10 +128,18 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
             show(report.views_lag)
         );
         match &report.stream {
-            Some(s) => println!(
-                "stream            {} messages, sequences {}..={}, last position {}",
-                s.messages, s.first_sequence, s.last_sequence, s.last_position
-            ),
+            Some(s) => {
+                println!(
+                    "stream            {} messages, sequences {}..={}, last position {}",
+                    s.messages, s.first_sequence, s.last_sequence, s.last_position
+                );
+                println!(
+                    "stream replicas   {} ({} current, leader {})",
+                    s.replicas,
+                    s.current_replicas,
+                    s.leader.as_deref().unwrap_or("-")
+                );
+            }
             None => println!("stream            -"),
         }
         for problem in &report.problems {

@@ -49,6 +49,7 @@ pub async fn start_node_with(
         policy: Policy::default(),
         authorization,
         limits: Default::default(),
+        cluster: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();

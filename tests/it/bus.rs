@@ -34,6 +34,7 @@ pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: R
         policy: Policy::default(),
         authorization: false,
         limits: Default::default(),
+        cluster: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();

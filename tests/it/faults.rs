@@ -633,7 +633,7 @@ async fn redeliveries_duplicates_and_out_of_order_messages_leave_the_views_uncha
     let other = NatsServer::start();
     let other_client = async_nats::connect(other.url()).await.unwrap();
     let other_js = jetstream::new(other_client.clone());
-    ensure_stream(&other_js).await.unwrap();
+    ensure_stream(&other_js, Some(1)).await.unwrap();
     publish(&other_js, &events, &[1, 2, 3, 4, 5, 7, 8, 9, 10]).await;
     let views = tempfile::tempdir().unwrap();
     let live = NodeOptions {
@@ -645,7 +645,7 @@ async fn redeliveries_duplicates_and_out_of_order_messages_leave_the_views_uncha
     .unwrap();
     let (_live_tx, live_rx) = tokio::sync::watch::channel(live);
     let projector =
-        tepai::bus::projector::Projector::open(other_js.clone(), live_rx, "tepai-views")
+        tepai::bus::projector::Projector::open(other_js.clone(), live_rx, "tepai-views", 1)
             .await
             .unwrap();
     let progress = projector.progress();
@@ -686,12 +686,13 @@ async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
         .unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = jetstream::new(client.clone());
-    ensure_stream(&js).await.unwrap();
+    ensure_stream(&js, Some(1)).await.unwrap();
     publish(&js, &events, &[1, 2, 3, 4, 5]).await;
     let relay = tepai::bus::relay::Relay::open(
         js.clone(),
         &store_path(data.path()),
         &data.path().join("relay.db"),
+        1,
     )
     .await
     .unwrap();
