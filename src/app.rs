@@ -152,12 +152,20 @@ async fn start_command_role(
     };
     let service_stop = CancellationToken::new();
     let relay_stop = CancellationToken::new();
+    let stream_ack = config
+        .cluster
+        .awaits_stream_ack()
+        .then(|| command_service::StreamAck {
+            acked: relay.published(),
+            timeout: Duration::from_millis(config.cluster.stream_ack_timeout_ms),
+        });
     let service = tokio::spawn(
         command_service::start(
             client.clone(),
             writer.handle(),
             config.authorization,
             config.limits,
+            stream_ack,
             service_stop.clone(),
         )
         .await?,

@@ -9,10 +9,11 @@
 //! the only name of the sender tepai can trust.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -48,6 +49,49 @@ pub fn actor_of_subject(subject: &str) -> Option<&str> {
     plain.then_some(actor)
 }
 
+/// Answering an accepted command only once JetStream has acknowledged its
+/// last event (docs/cluster.md): on a cluster, a quorum of servers holds
+/// it, so the answer outlives the loss of the server that took it.
+#[derive(Debug, Clone)]
+pub struct StreamAck {
+    /// The last position JetStream has acknowledged: the relay's.
+    pub acked: watch::Receiver<u64>,
+    /// How long an answer waits for it before it is UNAVAILABLE.
+    pub timeout: Duration,
+}
+
+impl StreamAck {
+    /// `result` once JetStream holds its events, or UNAVAILABLE when it
+    /// does not within the timeout. The command is stored either way, so a
+    /// resend with the same id gets the first answer, waited for again.
+    async fn settle(&self, result: pb::CommandResult) -> pb::CommandResult {
+        let Some(pb::command_result::Outcome::Accepted(accepted)) = &result.outcome else {
+            return result;
+        };
+        let Some(last) = accepted.events.iter().map(|e| e.global_position).max() else {
+            return result;
+        };
+        let mut acked = self.acked.clone();
+        let held = tokio::time::timeout(self.timeout, async {
+            acked.wait_for(|p| *p >= last).await.is_ok()
+        })
+        .await;
+        match held {
+            Ok(true) => result,
+            _ => wire::rejected(
+                result.command_id.clone(),
+                RejectCode::Unavailable,
+                "STREAM_ACK_TIMEOUT",
+                format!(
+                    "stored at position {last}, but JetStream did not acknowledge it within \
+                     {} ms; resend with the same command_id for its answer",
+                    self.timeout.as_millis()
+                ),
+            ),
+        }
+    }
+}
+
 /// Registers the service and its endpoint, then returns the future that
 /// serves commands until `shutdown` (then stops taking requests and waits
 /// for those in flight to be answered). Registration is done when this
@@ -56,11 +100,14 @@ pub fn actor_of_subject(subject: &str) -> Option<&str> {
 /// envelope's actor is replaced by its subject's. At most
 /// `limits.max_commands_in_flight` are decided at once: beyond it the service
 /// stops reading from NATS until one finishes, so memory stays bounded.
+/// With `stream_ack`, an accepted command is answered only once JetStream
+/// holds its events.
 pub async fn start(
     client: async_nats::Client,
     writer: WriterHandle,
     authorization: bool,
     limits: Limits,
+    stream_ack: Option<StreamAck>,
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     use async_nats::service::ServiceExt;
@@ -82,7 +129,12 @@ pub async fn start(
         .await
         .map_err(BusError::nats)?;
     super::await_registration(&client, &service).await?;
-    tracing::info!(subject, authorization, "command service ready");
+    tracing::info!(
+        subject,
+        authorization,
+        await_stream_ack = stream_ack.is_some(),
+        "command service ready"
+    );
     Ok(async move {
         let in_flight = Arc::new(Semaphore::new(limits.max_commands_in_flight));
         let tasks = TaskTracker::new();
@@ -98,6 +150,7 @@ pub async fn start(
                 break;
             };
             let writer = writer.clone();
+            let stream_ack = stream_ack.clone();
             tasks.spawn(async move {
             let bytes = request.message.payload.as_ref();
             let result = match wire::decode_envelope_within(bytes, limits.max_envelope_bytes) {
@@ -115,6 +168,10 @@ pub async fn start(
                     tracing::debug!(%error, "undecodable command");
                     invalid_request(bytes, &error)
                 }
+            };
+            let result = match &stream_ack {
+                Some(stream_ack) => stream_ack.settle(result).await,
+                None => result,
             };
             if let Err(error) = request.respond(Ok(result.encode_to_vec().into())).await {
                 tracing::warn!(%error, command_id = %result.command_id, "could not send the answer");
@@ -147,6 +204,52 @@ fn invalid_actor(command_id: &uuid::Uuid, subject: &str) -> pb::CommandResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accepted_at(position: u64) -> pb::CommandResult {
+        pb::CommandResult {
+            command_id: "c".into(),
+            outcome: Some(pb::command_result::Outcome::Accepted(pb::Accepted {
+                events: vec![pb::WrittenEvent {
+                    global_position: position,
+                    ..Default::default()
+                }],
+            })),
+        }
+    }
+
+    fn code(result: &pb::CommandResult) -> Option<pb::RejectCode> {
+        match &result.outcome {
+            Some(pb::command_result::Outcome::Rejected(r)) => Some(r.code()),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_accepted_command_waits_for_the_stream_and_is_unavailable_without_it() {
+        let (acked, rx) = watch::channel(3);
+        let stream_ack = StreamAck {
+            acked: rx,
+            timeout: Duration::from_millis(50),
+        };
+        assert_eq!(
+            code(&stream_ack.settle(accepted_at(5)).await),
+            Some(pb::RejectCode::Unavailable),
+            "position 5 is not acknowledged while the stream holds 3"
+        );
+        let waiting = tokio::spawn({
+            let stream_ack = StreamAck {
+                timeout: Duration::from_secs(30),
+                ..stream_ack.clone()
+            };
+            async move { stream_ack.settle(accepted_at(5)).await }
+        });
+        acked.send_replace(5);
+        assert_eq!(waiting.await.unwrap(), accepted_at(5));
+        // Rejections wrote nothing: answered at once.
+        let rejection = invalid_actor(&uuid::Uuid::nil(), "x");
+        acked.send_replace(0);
+        assert_eq!(stream_ack.settle(rejection.clone()).await, rejection);
+    }
 
     #[test]
     fn the_actor_is_the_one_token_between_cmd_and_submit() {
