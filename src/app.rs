@@ -115,6 +115,7 @@ struct CommandRole {
 async fn start_command_role(
     config: &NodeConfig,
     client: &async_nats::Client,
+    shutdown: &CancellationToken,
 ) -> Result<(CommandRole, StatusSources), AppError> {
     let store_path = config.node.store_path();
     let processor = tokio::task::spawn_blocking({
@@ -138,12 +139,16 @@ async fn start_command_role(
     let writer = CommandWriter::spawn(processor, WriterOptions::default())
         .map_err(data_dir_error(config))?;
     spawn_checkpointer(store_path.clone(), writer.handle().committed());
-    let relay = Relay::open(
-        async_nats::jetstream::new(client.clone()),
-        &store_path,
-        &config.node.relay_path(),
-        usize::from(config.cluster.stream_replicas),
-    )
+    let js = async_nats::jetstream::new(client.clone());
+    let relay_path = config.node.relay_path();
+    let relay = settling("relay", shutdown, || {
+        Relay::open(
+            js.clone(),
+            &store_path,
+            &relay_path,
+            usize::from(config.cluster.stream_replicas),
+        )
+    })
     .await?;
     let sources = StatusSources {
         store_head: Some(writer.handle().committed()),
@@ -251,6 +256,41 @@ fn follow_live_views(
     Ok(rx)
 }
 
+/// Attempts at opening a part that talks to JetStream.
+const OPEN_ATTEMPTS: u32 = 6;
+
+/// Opens a part that needs JetStream, trying again after a NATS error: a
+/// cluster that has just restarted may leave an API call unanswered while
+/// it elects its streams' and consumers' leaders. Other errors, the last
+/// attempt's, or a shutdown end it.
+async fn settling<T, F, Fut>(
+    what: &'static str,
+    shutdown: &CancellationToken,
+    mut open: F,
+) -> Result<T, AppError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, bus::BusError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match open().await {
+            Ok(part) => return Ok(part),
+            Err(error @ bus::BusError::Nats(_)) if attempt < OPEN_ATTEMPTS => {
+                tracing::warn!(%error, what, attempt, "JetStream not ready; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(error.into()),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+}
+
 /// The file in the data directory that keeps a node's generated id.
 const NODE_ID_FILE: &str = "node-id";
 
@@ -337,7 +377,7 @@ pub async fn run(
     let mut sources = None;
     let mut relay_published = None;
     let command = if roles.command {
-        let (role, command_sources) = start_command_role(&config, &client).await?;
+        let (role, command_sources) = start_command_role(&config, &client, &shutdown).await?;
         relay_published = command_sources.relay.clone();
         sources = Some(command_sources);
         Some(role)
@@ -354,12 +394,14 @@ pub async fn run(
             .map_err(data_dir_error(&config))?;
         let node_id = node_id(&config).map_err(data_dir_error(&config))?;
         let consumer = format!("tepai-views-{node_id}");
-        let projector = Projector::open(
-            js,
-            live.clone(),
-            &consumer,
-            usize::from(config.cluster.stream_replicas),
-        )
+        let projector = settling("projector", &shutdown, || {
+            Projector::open(
+                js.clone(),
+                live.clone(),
+                &consumer,
+                usize::from(config.cluster.stream_replicas),
+            )
+        })
         .await?;
         log_catch_up(projector.progress(), stop.clone());
         let mut status = sources.take().unwrap_or(StatusSources {

@@ -43,17 +43,29 @@ pub async fn ensure_stream(
             Err(_) => 1,
         },
     };
-    js.create_or_update_stream(stream::Config {
-        name: EVENTS_STREAM.to_owned(),
-        description: Some("tepai events, in global-position order".to_owned()),
-        subjects: vec![EVENTS_SUBJECTS.to_owned()],
-        storage: stream::StorageType::File,
-        duplicate_window: DUPLICATE_WINDOW,
-        num_replicas,
-        ..Default::default()
-    })
-    .await
-    .map_err(BusError::nats)
+    let made = js
+        .create_or_update_stream(stream::Config {
+            name: EVENTS_STREAM.to_owned(),
+            description: Some("tepai events, in global-position order".to_owned()),
+            subjects: vec![EVENTS_SUBJECTS.to_owned()],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            num_replicas,
+            ..Default::default()
+        })
+        .await;
+    match made {
+        Ok(info) => Ok(info),
+        // A clustered JetStream (2.9) may drop the answer to one of two
+        // nodes creating the stream at once, though the stream was made:
+        // then it is there, as asked.
+        Err(error) => match js.get_stream(EVENTS_STREAM).await {
+            Ok(stream) if stream.cached_info().config.num_replicas == num_replicas => {
+                Ok(stream.cached_info().clone())
+            }
+            _ => Err(BusError::nats(error)),
+        },
+    }
 }
 
 /// The subject of an event: `tepai.evt.<category>.<id>`.
