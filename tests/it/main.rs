@@ -10,6 +10,7 @@ mod bad_input;
 mod bench;
 mod bus;
 mod cli;
+mod cluster;
 mod crash;
 mod faults;
 mod hostile;

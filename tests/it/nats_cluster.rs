@@ -137,6 +137,21 @@ impl NatsCluster {
             .join(",")
     }
 
+    /// Kills every server, then starts them all again on their ports and
+    /// store dirs: one alone cannot elect a meta leader, so they come back
+    /// together.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+        for i in 0..self.members.len() {
+            self.spawn(i);
+        }
+        for i in 0..self.members.len() {
+            self.await_meta_leader(i);
+        }
+    }
+
     /// Kills server `i` with SIGKILL; its store dir stays for `restart`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.members[i].child.take() {
