@@ -20,7 +20,8 @@
 # Environment: TEPAI_BIN (the tepai binary; default target/release/tepai,
 # else target/debug/tepai), BASE_PORT (default 14222: NATS clients on
 # BASE_PORT..+2, routes on +2000.., monitoring on +4000..; HTTP on 18081 and
-# 18082 unless HTTP_PORT says otherwise), NATS_SERVER (default nats-server).
+# 18082 unless HTTP_PORT says otherwise), NATS_SERVER (default nats-server),
+# REPLICAS (copies of the events stream, default 3).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -90,7 +91,7 @@ for i in 0 1 2; do
 done
 echo "NATS cluster up: $urls"
 
-export TEPAI_NATS_URL="$urls" TEPAI_STREAM_REPLICAS=3 TEPAI_AUTHORIZATION="$authorization"
+export TEPAI_NATS_URL="$urls" TEPAI_STREAM_REPLICAS="${REPLICAS:-3}" TEPAI_AUTHORIZATION="$authorization"
 
 env "${command_user[@]}" "$tepai" serve command --node-id command --data-dir "$data/command" \
   >"$data/logs/command.log" 2>&1 &
