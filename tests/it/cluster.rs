@@ -18,8 +18,7 @@ use tepai::wire::pb;
 use tokio::time::Instant;
 
 use crate::http_client;
-use crate::nats_cluster::NatsCluster;
-use crate::nats_server::free_port;
+use crate::nats_cluster::{reserved_port, NatsCluster};
 use crate::support::*;
 
 /// A tepai process; SIGKILLed if the test ends early.
@@ -257,7 +256,7 @@ async fn a_replicated_cluster_loses_a_nats_server_and_a_query_node_and_verifies_
     let log = Log(dir.path().join("nodes.log"));
     let node = |name: &str, http: bool| NodeDir {
         data: dir.path().join(name),
-        http: http.then(|| SocketAddr::from(([127, 0, 0, 1], free_port()))),
+        http: http.then(|| SocketAddr::from(([127, 0, 0, 1], reserved_port()))),
     };
     let command_dir = node("command", false);
     let query_dirs = [node("q1", true), node("q2", true), node("q3", true)];

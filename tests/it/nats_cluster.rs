@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::nats_server::{binary, free_port};
+use crate::nats_server::binary;
 
 /// Name of the test cluster (the servers' `cluster_name`).
 pub const CLUSTER_NAME: &str = "tepai-test";
@@ -21,6 +21,25 @@ struct Member {
     store_dir: tempfile::TempDir,
 }
 
+/// A free loopback port below the usual ephemeral range (32768 and up), so
+/// that while a process is down for a restart, no other test's port-0 bind
+/// can be handed its port.
+pub fn reserved_port() -> u16 {
+    loop {
+        let candidate = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            return candidate;
+        }
+    }
+}
+
+impl Member {
+    /// The server's own log, kept beside its store for a failing test.
+    fn log(&self) -> std::path::PathBuf {
+        self.store_dir.path().join("server.log")
+    }
+}
+
 pub struct NatsCluster {
     members: Vec<Member>,
 }
@@ -29,13 +48,18 @@ impl NatsCluster {
     /// Starts three servers routed to each other and returns once every
     /// one of them knows the JetStream meta leader.
     pub fn start() -> Self {
+        let mut ports = std::collections::BTreeSet::new();
+        while ports.len() < 9 {
+            ports.insert(reserved_port());
+        }
+        let mut ports = ports.into_iter();
         let members = (0..3)
             .map(|i| Member {
                 child: None,
                 name: format!("n{i}"),
-                port: free_port(),
-                cluster_port: free_port(),
-                monitor_port: free_port(),
+                port: ports.next().unwrap(),
+                cluster_port: ports.next().unwrap(),
+                monitor_port: ports.next().unwrap(),
                 store_dir: tempfile::tempdir().unwrap(),
             })
             .collect();
@@ -59,6 +83,11 @@ impl NatsCluster {
             .collect::<Vec<_>>()
             .join(",");
         let member = &mut self.members[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(member.log())
+            .unwrap();
         let child = Command::new(binary())
             .args([
                 "-a",
@@ -80,7 +109,7 @@ impl NatsCluster {
             ])
             .arg(member.store_dir.path())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         member.child = Some(child);
@@ -88,9 +117,10 @@ impl NatsCluster {
         while TcpStream::connect(("127.0.0.1", member.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "nats-server {} did not start on {}",
+                "nats-server {} did not start on {}:\n{}",
                 member.name,
-                member.port
+                member.port,
+                std::fs::read_to_string(member.log()).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
