@@ -42,17 +42,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
-        node: NodeOptions,
-        #[command(flatten)]
-        nats: NatsOptions,
-        #[command(flatten)]
-        policy: PolicyOptions,
-        #[command(flatten)]
-        auth: AuthOptions,
-        #[command(flatten)]
-        limits: Limits,
-        #[command(flatten)]
-        cluster: ClusterOptions,
+        settings: NodeSettings,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -85,18 +75,25 @@ enum Command {
         /// Which role.
         role: Role,
         #[command(flatten)]
-        node: NodeOptions,
-        #[command(flatten)]
-        nats: NatsOptions,
-        #[command(flatten)]
-        policy: PolicyOptions,
-        #[command(flatten)]
-        auth: AuthOptions,
-        #[command(flatten)]
-        limits: Limits,
-        #[command(flatten)]
-        cluster: ClusterOptions,
+        settings: NodeSettings,
     },
+}
+
+/// Everything a node is configured with, shared by `up` and `serve`.
+#[derive(Debug, clap::Args)]
+struct NodeSettings {
+    #[command(flatten)]
+    node: NodeOptions,
+    #[command(flatten)]
+    nats: NatsOptions,
+    #[command(flatten)]
+    policy: PolicyOptions,
+    #[command(flatten)]
+    auth: AuthOptions,
+    #[command(flatten)]
+    limits: Limits,
+    #[command(flatten)]
+    cluster: ClusterOptions,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,43 +155,26 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Query(args) => tepai::cli::query::run(args).await,
         Command::Ops { command } => tepai::ops::run(command).await,
         Command::Bench(args) => tepai::bench::run(args).await,
-        Command::Up {
-            demo,
-            node,
-            nats,
-            policy,
-            auth,
-            limits,
-            cluster,
-        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits, cluster).await,
-        Command::Serve {
-            role,
-            node,
-            nats,
-            policy,
-            auth,
-            limits,
-            cluster,
-        } => {
+        Command::Up { demo, settings } => run_node(Roles::ALL, demo, settings).await,
+        Command::Serve { role, settings } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, node, nats, policy, auth, limits, cluster).await
+            run_node(roles, false, settings).await
         }
     }
 }
 
-async fn run_node(
-    roles: Roles,
-    demo: bool,
-    node: NodeOptions,
-    nats: NatsOptions,
-    policy: PolicyOptions,
-    auth: AuthOptions,
-    limits: Limits,
-    cluster: ClusterOptions,
-) -> anyhow::Result<ExitCode> {
+async fn run_node(roles: Roles, demo: bool, settings: NodeSettings) -> anyhow::Result<ExitCode> {
+    let NodeSettings {
+        node,
+        nats,
+        policy,
+        auth,
+        limits,
+        cluster,
+    } = settings;
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("creating {}", node.data_dir.display()))?;
