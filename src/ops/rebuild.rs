@@ -73,7 +73,10 @@ pub struct RebuildArgs {
     pub nats: NatsOptions,
 }
 
-const STORE_BATCH: usize = 5000;
+/// Events per transaction of a rebuild from the store. The views fold a
+/// batch in memory and write each row once, in key order, so a large batch
+/// is cheaper per event; this many take a few tens of MB.
+const STORE_BATCH: usize = 50_000;
 
 /// Folds the store's events after the views' checkpoint, up to `to` (or
 /// until the store has nothing newer), into the views at `target`. Returns
@@ -86,14 +89,14 @@ pub fn from_store(
 ) -> anyhow::Result<u64> {
     let reader = StoreReader::open(store)
         .with_context(|| format!("opening the event store {}", store.display()))?;
-    let mut projection = Projection::open(target)?;
+    let mut projection = Projection::open_for_rebuild(target)?;
     loop {
         let head = reader.head()?.position;
         let end = to.map_or(head, |to| to.min(head));
         progress.set_total(end);
         let from = projection.checkpoint();
         if from >= end {
-            return Ok(from);
+            return Ok(projection.finish()?);
         }
         let batch = reader.read_from(
             from,

@@ -105,6 +105,8 @@ pub struct Projection {
     conn: Connection,
     /// Mirror of the checkpoint row, updated only after a commit.
     checkpoint: u64,
+    /// The batch being folded, and the current rows cached from the file.
+    rows: apply::Rows,
 }
 
 impl Projection {
@@ -144,7 +146,11 @@ impl Projection {
         schema::migrate(&mut conn)?;
         let checkpoint = schema::read_checkpoint(&conn)?;
         tracing::debug!(path = %path.display(), checkpoint, "opened views");
-        Ok(Self { conn, checkpoint })
+        Ok(Self {
+            conn,
+            checkpoint,
+            rows: apply::Rows::default(),
+        })
     }
 
     /// Opens views that nobody reads yet, for a rebuild: nothing is live
@@ -191,6 +197,19 @@ impl Projection {
         &mut self,
         events: &[pb::EventEnvelope],
     ) -> Result<ApplyOutcome, ProjectionError> {
+        let outcome = self.fold_and_commit(events);
+        match outcome {
+            Ok(_) => self.rows.settle(),
+            // Rolled back: the memory may hold rows the file does not.
+            Err(_) => self.rows.clear(),
+        }
+        outcome
+    }
+
+    fn fold_and_commit(
+        &mut self,
+        events: &[pb::EventEnvelope],
+    ) -> Result<ApplyOutcome, ProjectionError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -223,11 +242,12 @@ impl Projection {
                     position,
                     reason: e.to_string(),
                 })?;
-            apply::apply(&tx, position, &event)?;
+            self.rows.apply(&tx, position, &event)?;
             at = position;
             applied += 1;
         }
         if applied > 0 {
+            self.rows.write(&tx)?;
             schema::write_checkpoint(&tx, at)?;
             tx.commit()?;
             self.checkpoint = at;

@@ -144,9 +144,7 @@ pub(super) fn read_checkpoint(conn: &Connection) -> rusqlite::Result<u64> {
 
 /// Records `position` as the last applied; call inside the batch's transaction.
 pub(super) fn write_checkpoint(conn: &Connection, position: u64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE checkpoint SET position = ?1 WHERE id = 1",
-        [position],
-    )?;
+    conn.prepare_cached("UPDATE checkpoint SET position = ?1 WHERE id = 1")?
+        .execute([position])?;
     Ok(())
 }
