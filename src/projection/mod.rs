@@ -144,6 +144,8 @@ impl Projection {
         // them (the profile of a rebuild showed little else).
         conn.pragma_update(None, "cache_size", -VIEWS_CACHE_KIB)?;
         schema::migrate(&mut conn)?;
+        // A rebuild interrupted before `finish` leaves a file without them.
+        schema::create_secondary_indexes(&mut conn)?;
         let checkpoint = schema::read_checkpoint(&conn)?;
         tracing::debug!(path = %path.display(), checkpoint, "opened views");
         Ok(Self {
@@ -158,17 +160,22 @@ impl Projection {
     /// caller swaps it in, so commits skip fsync and the page cache is
     /// large (a rebuild runs in its own process, briefly).
     pub fn open_for_rebuild(path: &Path) -> Result<Self, ProjectionError> {
-        let projection = Self::open(path)?;
+        let mut projection = Self::open(path)?;
         projection.conn.pragma_update(None, "synchronous", "OFF")?;
         projection
             .conn
             .pragma_update(None, "cache_size", -REBUILD_CACHE_KIB)?;
+        // The index lookups of a batch use the primary keys alone, so the
+        // secondary indexes can wait until every row is in.
+        schema::drop_secondary_indexes(&mut projection.conn)?;
         Ok(projection)
     }
 
-    /// Copies everything into the database file and syncs it, so the file
-    /// can be made live and survive a power cut.
-    pub fn finish(self) -> Result<u64, ProjectionError> {
+    /// Creates the secondary indexes a rebuild left out, copies everything
+    /// into the database file and syncs it, so the file can be made live and
+    /// survive a power cut.
+    pub fn finish(mut self) -> Result<u64, ProjectionError> {
+        schema::create_secondary_indexes(&mut self.conn)?;
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         let path = self.conn.path().map(std::path::PathBuf::from);

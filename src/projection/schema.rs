@@ -135,6 +135,92 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+/// The secondary indexes, each as (name, drop, create) with the create text
+/// exactly as [`V1`] has it (a test compares them with a migrated file). A
+/// rebuild into a new file drops them before loading and creates them at
+/// the end: one sort per index is cheaper than inserting every row into
+/// each of them as it comes.
+const SECONDARY_INDEXES: [(&str, &str, &str); 10] = [
+    (
+        "commissioners_current",
+        "DROP INDEX IF EXISTS commissioners_current",
+        "CREATE UNIQUE INDEX commissioners_current ON commissioners (commissioner_id) WHERE valid_to IS NULL",
+    ),
+    (
+        "workstations_current",
+        "DROP INDEX IF EXISTS workstations_current",
+        "CREATE UNIQUE INDEX workstations_current ON workstations (workstation_id) WHERE valid_to IS NULL",
+    ),
+    (
+        "posts_current",
+        "DROP INDEX IF EXISTS posts_current",
+        "CREATE UNIQUE INDEX posts_current ON posts (post_id) WHERE valid_to IS NULL",
+    ),
+    (
+        "posts_commissioner",
+        "DROP INDEX IF EXISTS posts_commissioner",
+        "CREATE INDEX posts_commissioner ON posts (commissioner_id, post_id)",
+    ),
+    (
+        "posts_workstation",
+        "DROP INDEX IF EXISTS posts_workstation",
+        "CREATE INDEX posts_workstation ON posts (workstation_id, post_id)",
+    ),
+    (
+        "posts_home_city",
+        "DROP INDEX IF EXISTS posts_home_city",
+        "CREATE INDEX posts_home_city ON posts (home_city, post_id)",
+    ),
+    (
+        "posts_serving_city",
+        "DROP INDEX IF EXISTS posts_serving_city",
+        "CREATE INDEX posts_serving_city ON posts (serving_city, post_id)",
+    ),
+    (
+        "services_commissioner",
+        "DROP INDEX IF EXISTS services_commissioner",
+        "CREATE INDEX services_commissioner ON services (commissioner_id, position)",
+    ),
+    (
+        "services_workstation",
+        "DROP INDEX IF EXISTS services_workstation",
+        "CREATE INDEX services_workstation ON services (workstation_id, position)",
+    ),
+    (
+        "services_date",
+        "DROP INDEX IF EXISTS services_date",
+        "CREATE INDEX services_date ON services (date)",
+    ),
+];
+
+/// Drops the secondary indexes, for a bulk load; [`create_secondary_indexes`]
+/// puts them back.
+pub(super) fn drop_secondary_indexes(conn: &mut Connection) -> Result<(), ProjectionError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (_, drop, _) in SECONDARY_INDEXES {
+        tx.execute(drop, [])?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Creates whichever secondary index is missing.
+pub(super) fn create_secondary_indexes(conn: &mut Connection) -> Result<(), ProjectionError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (name, _, create) in SECONDARY_INDEXES {
+        let present: bool = tx.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = ?1",
+            [name],
+            |row| row.get(0),
+        )?;
+        if !present {
+            tx.execute(create, [])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// The last global position applied to the views.
 pub(super) fn read_checkpoint(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row("SELECT position FROM checkpoint WHERE id = 1", [], |row| {
