@@ -110,12 +110,57 @@ impl<R: Clone> Slot<R> {
     }
 }
 
+/// The slots of one table, and the keys the batch changed: writing and
+/// settling a batch visit those only, not the whole cache.
+#[derive(Debug)]
+struct Table<R> {
+    slots: HashMap<String, Slot<R>>,
+    changed: Vec<String>,
+}
+
+impl<R> Default for Table<R> {
+    fn default() -> Self {
+        Self {
+            slots: HashMap::new(),
+            changed: Vec::new(),
+        }
+    }
+}
+
+impl<R: Clone> Table<R> {
+    /// Adds an entity the batch creates.
+    fn create(&mut self, key: String, from: u64, row: R) {
+        self.changed.push(key.clone());
+        self.slots.insert(key, Slot::new(from, row, false));
+    }
+
+    /// The changed slots, in key order, so inserts walk the table's primary
+    /// key from left to right.
+    fn changed(&mut self) -> Vec<(&str, &Slot<R>)> {
+        self.changed.sort_unstable();
+        self.changed.dedup();
+        self.changed
+            .iter()
+            .filter_map(|key| Some((key.as_str(), self.slots.get(key)?)))
+            .filter(|(_, slot)| slot.is_dirty())
+            .collect()
+    }
+
+    fn settle(&mut self) {
+        for key in self.changed.drain(..) {
+            if let Some(slot) = self.slots.get_mut(&key) {
+                slot.settle();
+            }
+        }
+    }
+}
+
 /// The rows a batch reads and makes, and the cache between batches.
 #[derive(Debug, Default)]
 pub(super) struct Rows {
-    commissioners: HashMap<String, Slot<CommissionerRow>>,
-    workstations: HashMap<String, Slot<WorkstationRow>>,
-    posts: HashMap<String, Slot<PostRow>>,
+    commissioners: Table<CommissionerRow>,
+    workstations: Table<WorkstationRow>,
+    posts: Table<PostRow>,
     /// Service records of the batch, in position order.
     services: Vec<ServiceRow>,
 }
@@ -131,14 +176,15 @@ impl Rows {
     /// unless there are too many of them.
     pub(super) fn settle(&mut self) {
         self.services.clear();
-        let cached = self.commissioners.len() + self.workstations.len() + self.posts.len();
+        let cached =
+            self.commissioners.slots.len() + self.workstations.slots.len() + self.posts.slots.len();
         if cached > CACHED_ENTITIES {
             self.clear();
             return;
         }
-        self.commissioners.values_mut().for_each(Slot::settle);
-        self.workstations.values_mut().for_each(Slot::settle);
-        self.posts.values_mut().for_each(Slot::settle);
+        self.commissioners.settle();
+        self.workstations.settle();
+        self.posts.settle();
     }
 
     /// Applies `event`, recorded at global `position`, to the batch in
@@ -171,8 +217,7 @@ impl Rows {
                     expertise: strings(expertise),
                     status: pb::CommissionerStatus::CommissionerActive as i32,
                 };
-                self.commissioners
-                    .insert(key, Slot::new(position, row, false));
+                self.commissioners.create(key, position, row);
                 Ok(())
             }
             Event::CommissionerProfileUpdated {
@@ -232,8 +277,7 @@ impl Rows {
                     served_cities: vec![host_city.to_string()],
                     status: pb::WorkstationStatus::WorkstationOpen as i32,
                 };
-                self.workstations
-                    .insert(key, Slot::new(position, row, false));
+                self.workstations.create(key, position, row);
                 Ok(())
             }
             Event::WorkstationServiceExtended {
@@ -309,7 +353,7 @@ impl Rows {
                     term_end: end_date.to_string(),
                     ended_on: None,
                 };
-                self.posts.insert(key, Slot::new(position, row, false));
+                self.posts.create(key, position, row);
                 Ok(())
             }
             Event::PostTermExtended {
@@ -361,7 +405,7 @@ impl Rows {
     /// order. Call inside the batch's transaction, then [`Rows::settle`]
     /// after the commit or [`Rows::clear`] on any error.
     pub(super) fn write(&mut self, conn: &Connection) -> Result<(), ProjectionError> {
-        for (key, slot) in dirty(&self.commissioners) {
+        for (key, slot) in self.commissioners.changed() {
             slot.write(
                 key,
                 |key, to| {
@@ -374,7 +418,7 @@ impl Rows {
                 |key, from, to, row| insert_commissioner(conn, key, from, to, row),
             )?;
         }
-        for (key, slot) in dirty(&self.workstations) {
+        for (key, slot) in self.workstations.changed() {
             slot.write(
                 key,
                 |key, to| {
@@ -387,7 +431,7 @@ impl Rows {
                 |key, from, to, row| insert_workstation(conn, key, from, to, row),
             )?;
         }
-        for (key, slot) in dirty(&self.posts) {
+        for (key, slot) in self.posts.changed() {
             slot.write(
                 key,
                 |key, to| {
@@ -416,14 +460,15 @@ impl Rows {
         conn: &Connection,
         key: &str,
     ) -> Result<Option<&mut Slot<CommissionerRow>>, ProjectionError> {
-        if !self.commissioners.contains_key(key) {
+        if !self.commissioners.slots.contains_key(key) {
             let Some((from, row)) = load_commissioner(conn, key)? else {
                 return Ok(None);
             };
             self.commissioners
+                .slots
                 .insert(key.to_owned(), Slot::new(from, row, true));
         }
-        Ok(self.commissioners.get_mut(key))
+        Ok(self.commissioners.slots.get_mut(key))
     }
 
     /// As [`Rows::commissioner`], for a workstation.
@@ -432,14 +477,15 @@ impl Rows {
         conn: &Connection,
         key: &str,
     ) -> Result<Option<&mut Slot<WorkstationRow>>, ProjectionError> {
-        if !self.workstations.contains_key(key) {
+        if !self.workstations.slots.contains_key(key) {
             let Some((from, row)) = load_workstation(conn, key)? else {
                 return Ok(None);
             };
             self.workstations
+                .slots
                 .insert(key.to_owned(), Slot::new(from, row, true));
         }
-        Ok(self.workstations.get_mut(key))
+        Ok(self.workstations.slots.get_mut(key))
     }
 
     /// As [`Rows::commissioner`], for a post.
@@ -448,14 +494,15 @@ impl Rows {
         conn: &Connection,
         key: &str,
     ) -> Result<Option<&mut Slot<PostRow>>, ProjectionError> {
-        if !self.posts.contains_key(key) {
+        if !self.posts.slots.contains_key(key) {
             let Some((from, row)) = load_post(conn, key)? else {
                 return Ok(None);
             };
             self.posts
+                .slots
                 .insert(key.to_owned(), Slot::new(from, row, true));
         }
-        Ok(self.posts.get_mut(key))
+        Ok(self.posts.slots.get_mut(key))
     }
 
     fn set_commissioner_status(
@@ -478,6 +525,7 @@ impl Rows {
         self.commissioner(conn, &key)?
             .ok_or_else(|| at.missing("commissioner", &key))?
             .revise(at.0, change);
+        self.commissioners.changed.push(key);
         Ok(())
     }
 
@@ -491,6 +539,7 @@ impl Rows {
         self.workstation(conn, &key)?
             .ok_or_else(|| at.missing("workstation", &key))?
             .revise(at.0, change);
+        self.workstations.changed.push(key);
         Ok(())
     }
 
@@ -504,20 +553,9 @@ impl Rows {
         self.post(conn, &key)?
             .ok_or_else(|| at.missing("post", &key))?
             .revise(at.0, change);
+        self.posts.changed.push(key);
         Ok(())
     }
-}
-
-/// The slots a batch changed, in key order, so inserts walk each table's
-/// primary key from left to right.
-fn dirty<R: Clone>(slots: &HashMap<String, Slot<R>>) -> Vec<(&str, &Slot<R>)> {
-    let mut dirty: Vec<_> = slots
-        .iter()
-        .filter(|(_, slot)| slot.is_dirty())
-        .map(|(key, slot)| (key.as_str(), slot))
-        .collect();
-    dirty.sort_unstable_by_key(|(key, _)| *key);
-    dirty
 }
 
 /// The position an event is applied at.
