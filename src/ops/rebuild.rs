@@ -18,7 +18,7 @@ use crate::bus::EVENTS_STREAM;
 use crate::config::{NatsOptions, NodeOptions};
 use crate::projection::Projection;
 use crate::store::StoreReader;
-use crate::wire::{self, pb};
+use crate::wire::pb;
 
 /// Where a rebuild reads the history from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,12 +102,11 @@ pub fn from_store(
             from,
             STORE_BATCH.min(usize::try_from(end - from).unwrap_or(STORE_BATCH)),
         )?;
-        let envelopes = batch
-            .iter()
-            .map(wire::event_envelope)
-            .collect::<Result<Vec<_>, _>>()
-            .context("decoding a stored event")?;
-        let outcome = projection.apply_batch(&envelopes)?;
+        let outcome = projection.apply_payloads(
+            batch
+                .iter()
+                .map(|stored| (stored.position, stored.payload.as_slice())),
+        )?;
         progress.advance(outcome.applied as u64);
     }
 }

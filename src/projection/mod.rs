@@ -26,6 +26,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub use generation::{RebuildLock, ViewsDir};
 pub use query::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
+use crate::domain::Event;
 use crate::wire::{self, pb};
 
 /// Page cache of the views' writer, in KiB.
@@ -204,6 +205,42 @@ impl Projection {
         &mut self,
         events: &[pb::EventEnvelope],
     ) -> Result<ApplyOutcome, ProjectionError> {
+        self.apply_decoding(events.iter().map(|envelope| {
+            let decode = || {
+                envelope
+                    .event
+                    .clone()
+                    .ok_or(wire::DecodeError::MissingOneof("event"))
+                    .and_then(wire::event_from_pb)
+            };
+            (envelope.global_position, decode)
+        }))
+    }
+
+    /// As [`Projection::apply_batch`], for events as the store keeps them:
+    /// each global position with its encoded payload. A rebuild from the
+    /// store decodes the payload straight into the event, instead of
+    /// building the bus envelope and decoding that.
+    pub fn apply_payloads<'p>(
+        &mut self,
+        events: impl IntoIterator<Item = (u64, &'p [u8])>,
+    ) -> Result<ApplyOutcome, ProjectionError> {
+        self.apply_decoding(
+            events
+                .into_iter()
+                .map(|(position, payload)| (position, move || wire::decode_event_payload(payload))),
+        )
+    }
+
+    /// Applies each position's event, decoded only once its position is
+    /// known to come next; all or nothing, as [`Projection::apply_batch`].
+    fn apply_decoding<D>(
+        &mut self,
+        events: impl IntoIterator<Item = (u64, D)>,
+    ) -> Result<ApplyOutcome, ProjectionError>
+    where
+        D: FnOnce() -> Result<Event, wire::DecodeError>,
+    {
         let outcome = self.fold_and_commit(events);
         match outcome {
             Ok(_) => self.rows.settle(),
@@ -213,17 +250,19 @@ impl Projection {
         outcome
     }
 
-    fn fold_and_commit(
+    fn fold_and_commit<D>(
         &mut self,
-        events: &[pb::EventEnvelope],
-    ) -> Result<ApplyOutcome, ProjectionError> {
+        events: impl IntoIterator<Item = (u64, D)>,
+    ) -> Result<ApplyOutcome, ProjectionError>
+    where
+        D: FnOnce() -> Result<Event, wire::DecodeError>,
+    {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut at = self.checkpoint;
         let (mut applied, mut skipped) = (0, 0);
-        for envelope in events {
-            let position = envelope.global_position;
+        for (position, decode) in events {
             if position == 0 {
                 return Err(ProjectionError::Undecodable {
                     position,
@@ -240,15 +279,10 @@ impl Projection {
                     got: position,
                 });
             }
-            let event = envelope
-                .event
-                .clone()
-                .ok_or(wire::DecodeError::MissingOneof("event"))
-                .and_then(wire::event_from_pb)
-                .map_err(|e| ProjectionError::Undecodable {
-                    position,
-                    reason: e.to_string(),
-                })?;
+            let event = decode().map_err(|e| ProjectionError::Undecodable {
+                position,
+                reason: e.to_string(),
+            })?;
             self.rows.apply(&tx, position, &event)?;
             at = position;
             applied += 1;
