@@ -602,12 +602,15 @@ async fn redeliveries_duplicates_and_out_of_order_messages_leave_the_views_uncha
     publish_copy(&js, &events[0]).await;
     assert_eq!(messages_in_stream(&client).await, in_stream + 2);
 
-    // Redeliveries: the durable consumer starts over from the first message.
+    // Redeliveries: the node's durable consumer starts over from the first
+    // message.
+    let node_id = std::fs::read_to_string(data.path().join("node-id")).unwrap();
+    let consumer = format!("tepai-views-{}", node_id.trim());
     let stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
-    stream.delete_consumer("tepai-views").await.unwrap();
+    stream.delete_consumer(&consumer).await.unwrap();
     stream
         .create_consumer(jetstream::consumer::pull::Config {
-            durable_name: Some("tepai-views".into()),
+            durable_name: Some(consumer.clone()),
             ack_policy: jetstream::consumer::AckPolicy::All,
             ack_wait: Duration::from_secs(1),
             ..Default::default()
