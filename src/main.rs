@@ -42,7 +42,17 @@ enum Command {
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
-        settings: NodeSettings,
+        node: NodeOptions,
+        #[command(flatten)]
+        nats: NatsOptions,
+        #[command(flatten)]
+        policy: PolicyOptions,
+        #[command(flatten)]
+        auth: AuthOptions,
+        #[command(flatten)]
+        limits: Limits,
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -75,25 +85,18 @@ enum Command {
         /// Which role.
         role: Role,
         #[command(flatten)]
-        settings: NodeSettings,
+        node: NodeOptions,
+        #[command(flatten)]
+        nats: NatsOptions,
+        #[command(flatten)]
+        policy: PolicyOptions,
+        #[command(flatten)]
+        auth: AuthOptions,
+        #[command(flatten)]
+        limits: Limits,
+        #[command(flatten)]
+        cluster: ClusterOptions,
     },
-}
-
-/// Everything a node is configured with, shared by `up` and `serve`.
-#[derive(Debug, clap::Args)]
-struct NodeSettings {
-    #[command(flatten)]
-    node: NodeOptions,
-    #[command(flatten)]
-    nats: NatsOptions,
-    #[command(flatten)]
-    policy: PolicyOptions,
-    #[command(flatten)]
-    auth: AuthOptions,
-    #[command(flatten)]
-    limits: Limits,
-    #[command(flatten)]
-    cluster: ClusterOptions,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -155,26 +158,43 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Query(args) => tepai::cli::query::run(args).await,
         Command::Ops { command } => tepai::ops::run(command).await,
         Command::Bench(args) => tepai::bench::run(args).await,
-        Command::Up { demo, settings } => run_node(Roles::ALL, demo, settings).await,
-        Command::Serve { role, settings } => {
+        Command::Up {
+            demo,
+            node,
+            nats,
+            policy,
+            auth,
+            limits,
+            cluster,
+        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits, cluster).await,
+        Command::Serve {
+            role,
+            node,
+            nats,
+            policy,
+            auth,
+            limits,
+            cluster,
+        } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, settings).await
+            run_node(roles, false, node, nats, policy, auth, limits, cluster).await
         }
     }
 }
 
-async fn run_node(roles: Roles, demo: bool, settings: NodeSettings) -> anyhow::Result<ExitCode> {
-    let NodeSettings {
-        node,
-        nats,
-        policy,
-        auth,
-        limits,
-        cluster,
-    } = settings;
+async fn run_node(
+    roles: Roles,
+    demo: bool,
+    node: NodeOptions,
+    nats: NatsOptions,
+    policy: PolicyOptions,
+    auth: AuthOptions,
+    limits: Limits,
+    cluster: ClusterOptions,
+) -> anyhow::Result<ExitCode> {
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("creating {}", node.data_dir.display()))?;
