@@ -2,6 +2,7 @@
 //! publishes committed events to JetStream (the transactional outbox).
 
 pub mod command_service;
+pub mod lease;
 pub mod projector;
 pub mod relay;
 

@@ -12,6 +12,7 @@ mod bus;
 mod cli;
 mod cluster;
 mod crash;
+mod failover;
 mod faults;
 mod hostile;
 mod http_client;
