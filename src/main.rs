@@ -166,7 +166,17 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             auth,
             limits,
             cluster,
-        } => run_node(Roles::ALL, demo, node, nats, policy, auth, limits, cluster).await,
+        } => {
+            let args = NodeArgs {
+                node,
+                nats,
+                policy,
+                auth,
+                limits,
+                cluster,
+            };
+            run_node(Roles::ALL, demo, args).await
+        }
         Command::Serve {
             role,
             node,
@@ -180,21 +190,38 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
             };
-            run_node(roles, false, node, nats, policy, auth, limits, cluster).await
+            let args = NodeArgs {
+                node,
+                nats,
+                policy,
+                auth,
+                limits,
+                cluster,
+            };
+            run_node(roles, false, args).await
         }
     }
 }
 
-async fn run_node(
-    roles: Roles,
-    demo: bool,
+/// A node's options, as parsed.
+struct NodeArgs {
     node: NodeOptions,
     nats: NatsOptions,
     policy: PolicyOptions,
     auth: AuthOptions,
     limits: Limits,
     cluster: ClusterOptions,
-) -> anyhow::Result<ExitCode> {
+}
+
+async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<ExitCode> {
+    let NodeArgs {
+        node,
+        nats,
+        policy,
+        auth,
+        limits,
+        cluster,
+    } = args;
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("creating {}", node.data_dir.display()))?;
