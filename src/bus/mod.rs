@@ -2,6 +2,7 @@
 //! publishes committed events to JetStream (the transactional outbox).
 
 pub mod command_service;
+pub mod follower;
 pub mod lease;
 pub mod projector;
 pub mod relay;
@@ -20,6 +21,11 @@ pub const EVENTS_SUBJECTS: &str = "tepai.evt.>";
 pub const HEADER_EVENT_TYPE: &str = "Tepai-Event-Type";
 /// Header carrying an event's global position.
 pub const HEADER_POSITION: &str = "Tepai-Position";
+/// Header carrying an event's chained hash (hex), so a standby can check
+/// the history it follows link by link.
+pub const HEADER_HASH: &str = "Tepai-Hash";
+/// Header carrying an event's schema version.
+pub const HEADER_SCHEMA_VERSION: &str = "Tepai-Schema-Version";
 
 /// Why a bus part could not run.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +51,19 @@ pub enum BusError {
         expected: u64,
         /// The position that came.
         got: u64,
+    },
+    /// The stream holds something a standby cannot follow.
+    #[error("cannot follow the stream: {0}")]
+    Follow(String),
+    /// This node's store holds a history the stream does not.
+    #[error("the event store diverges from the stream: the store ends at position {store_head}, the stream at {stream_last}{detail}")]
+    Diverged {
+        /// The store's last position.
+        store_head: u64,
+        /// The stream's last sequence.
+        stream_last: u64,
+        /// Where they differ, when known.
+        detail: String,
     },
     /// A local checkpoint file failed.
     #[error("checkpoint: {0}")]

@@ -16,7 +16,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{BusError, EVENTS_STREAM, EVENTS_SUBJECTS, HEADER_EVENT_TYPE, HEADER_POSITION};
+use super::{
+    BusError, EVENTS_STREAM, EVENTS_SUBJECTS, HEADER_EVENT_TYPE, HEADER_HASH, HEADER_POSITION,
+    HEADER_SCHEMA_VERSION,
+};
 use crate::store::{Position, StoreReader, StoredEvent};
 use crate::wire;
 
@@ -170,6 +173,14 @@ pub async fn publish_events(
         );
         headers.insert(HEADER_EVENT_TYPE, event.event_type.as_str());
         headers.insert(HEADER_POSITION, event.position.to_string().as_str());
+        headers.insert(
+            HEADER_HASH,
+            crate::ops::ndjson::hex_encode(&event.hash).as_str(),
+        );
+        headers.insert(
+            HEADER_SCHEMA_VERSION,
+            event.schema_version.to_string().as_str(),
+        );
         let ack = js
             .publish_with_headers(
                 subject_of(&event.stream_id),

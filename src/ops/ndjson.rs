@@ -628,7 +628,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 }
 
 /// Parses 64 hex digits (either case) into a hash.
-fn hex_decode_32(text: &str) -> Result<[u8; 32], String> {
+pub(crate) fn hex_decode_32(text: &str) -> Result<[u8; 32], String> {
     if text.len() != 64 {
         return Err(format!("{} characters", text.len()));
     }

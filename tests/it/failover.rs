@@ -1,11 +1,19 @@
-//! Command-node failover: the writer's lease in NATS KV.
+//! Command-node failover: the writer's lease in NATS KV, the standby's
+//! follower.
 
 use std::time::Duration;
 
+use prost::Message;
+use tepai::app::Roles;
+use tepai::bus::follower::{self, Follower};
 use tepai::bus::lease::{self, Claim, Claimant, Lost, RenewError};
+use tepai::bus::BusError;
+use tepai::wire::pb;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::start_roles;
 use crate::nats_server::NatsServer;
+use crate::support::*;
 
 async fn bucket(server: &NatsServer) -> async_nats::jetstream::kv::Store {
     let client = async_nats::connect(server.url()).await.unwrap();
@@ -98,4 +106,161 @@ async fn a_kept_lease_is_released_on_stop_and_reports_being_taken() {
         .unwrap()
         .unwrap();
     assert_eq!(lost, Some(Lost::Taken));
+}
+
+/// Commands that write one, several (a retirement ends posts) and no
+/// events (a rejection), through a command node; asserts some wrote events.
+async fn some_history(client: &async_nats::Client) -> Vec<(String, pb::CommandResult)> {
+    let station = id();
+    let people: Vec<String> = (0..4).map(|_| id()).collect();
+    let mut commands = vec![establish(&station, "Station", "150100", 5)];
+    for person in &people {
+        commands.push(register(person, "Name", "150100"));
+        commands.push(appoint(&id(), person, &station, "150100", 10));
+    }
+    commands.push(retire(&people[0], "2025-06-01"));
+    commands.push(register(&people[1], "Again", "150100"));
+    let mut answers = Vec::new();
+    for command in commands {
+        let envelope = envelope(command);
+        let answer = send_until_answered(client, &envelope).await;
+        answers.push((envelope.command_id.clone(), answer));
+    }
+    let written: usize = answers.iter().map(|(_, a)| accepted_events(a)).sum();
+    assert!(written >= 9, "the history wrote {written} events");
+    assert!(answers.iter().any(|(_, a)| accepted_events(a) > 1));
+    answers
+}
+
+#[tokio::test]
+async fn a_standby_copies_the_writers_chain_and_command_log() {
+    let server = NatsServer::start();
+    let writer_dir = tempfile::tempdir().unwrap();
+    let standby_dir = tempfile::tempdir().unwrap();
+    let node = start_roles(
+        &server,
+        writer_dir.path(),
+        Roles {
+            command: true,
+            query: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    let first = some_history(&client).await;
+
+    // The standby starts part way and follows what comes after.
+    let mut follower = Follower::open(js.clone(), &store_path(standby_dir.path()))
+        .await
+        .unwrap();
+    let second = some_history(&client).await;
+    let writer_head = tepai::store::StoreReader::open(&store_path(writer_dir.path()))
+        .unwrap()
+        .head()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while follower.position() < writer_head.position {
+            follower.run_once(Duration::from_millis(200)).await.unwrap();
+        }
+    })
+    .await
+    .expect("the standby did not follow");
+    assert_eq!(follower.catch_up().await.unwrap(), writer_head.position);
+    drop(follower.into_store().unwrap());
+    node.stop().await;
+
+    // Same chain, link by link, and every command that wrote events
+    // answers a resend as the writer did.
+    let copy = tepai::store::StoreReader::open(&store_path(standby_dir.path())).unwrap();
+    assert_eq!(copy.head().unwrap(), writer_head);
+    assert!(copy.verify_chain().unwrap().is_clean());
+    let original = tepai::store::StoreReader::open(&store_path(writer_dir.path())).unwrap();
+    assert_eq!(
+        copy.read_from(0, usize::MAX).unwrap(),
+        original.read_from(0, usize::MAX).unwrap()
+    );
+    for (command_id, answer) in first.iter().chain(&second) {
+        let id = uuid::Uuid::parse_str(command_id).unwrap();
+        let stored = copy.command_result(&id).unwrap();
+        if accepted_events(answer) == 0 {
+            assert_eq!(stored, None, "a rejection writes no event to follow");
+        } else {
+            let stored = pb::CommandResult::decode(stored.unwrap().as_slice()).unwrap();
+            assert_eq!(&stored, answer, "{command_id}");
+        }
+    }
+}
+
+fn accepted_events(result: &pb::CommandResult) -> usize {
+    match &result.outcome {
+        Some(pb::command_result::Outcome::Accepted(a)) => a.events.len(),
+        _ => 0,
+    }
+}
+
+#[tokio::test]
+async fn a_standby_refuses_a_store_or_a_stream_that_is_not_the_writers_history() {
+    let server = NatsServer::start();
+    let writer_dir = tempfile::tempdir().unwrap();
+    let node = start_roles(
+        &server,
+        writer_dir.path(),
+        Roles {
+            command: true,
+            query: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    some_history(&client).await;
+    node.stop().await;
+
+    // A store with a history of its own (a deposed writer's unpublished
+    // tail, here a whole other history) is refused, then moved aside.
+    let other = tempfile::tempdir().unwrap();
+    {
+        let mut processor = open_processor(other.path());
+        for _ in 0..30 {
+            processor.process(decoded(envelope(register(&id(), "N", "150100"))), NOW_MS);
+        }
+    }
+    let path = store_path(other.path());
+    let refused = Follower::open(js.clone(), &path).await.unwrap_err();
+    assert!(matches!(refused, BusError::Diverged { .. }), "{refused}");
+    let aside = follower::quarantine(&path, 1).unwrap();
+    assert!(aside.exists() && !path.exists());
+    let mut fresh = Follower::open(js.clone(), &path).await.unwrap();
+    assert!(fresh.catch_up().await.unwrap() > 0);
+
+    // A message whose hash is not the chain's is refused.
+    let mut follower = fresh;
+    let mut headers = async_nats::HeaderMap::new();
+    let next = follower.position() + 1;
+    headers.insert("Tepai-Position", next.to_string().as_str());
+    headers.insert("Tepai-Event-Type", "CommissionerRegistered");
+    headers.insert("Tepai-Hash", "00".repeat(32).as_str());
+    let forged = pb::EventEnvelope {
+        event_id: uuid::Uuid::new_v4().to_string(),
+        global_position: next,
+        stream_id: "commissioner-F".into(),
+        stream_version: 1,
+        causation_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
+    };
+    js.publish_with_headers(
+        "tepai.evt.commissioner.F",
+        headers,
+        forged.encode_to_vec().into(),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let refused = follower.run_once(Duration::from_secs(5)).await.unwrap_err();
+    assert!(
+        matches!(refused, BusError::Follow(ref why) if why.contains("hash")),
+        "{refused}"
+    );
 }
