@@ -11,8 +11,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::bus::follower::{self, Follower};
 use crate::bus::projector::Projector;
-use crate::bus::{self, command_service, relay::Relay};
+use crate::bus::{self, command_service, lease, relay, relay::Relay};
 use crate::config::{ClusterOptions, NatsOptions, NodeOptions};
 use crate::domain::Policy;
 use crate::limits::Limits;
@@ -116,6 +117,7 @@ async fn start_command_role(
     config: &NodeConfig,
     client: &async_nats::Client,
     shutdown: &CancellationToken,
+    fence: Option<CancellationToken>,
 ) -> Result<(CommandRole, StatusSources), AppError> {
     let store_path = config.node.store_path();
     let processor = tokio::task::spawn_blocking({
@@ -150,6 +152,10 @@ async fn start_command_role(
         )
     })
     .await?;
+    let relay = match fence {
+        Some(fence) => relay.fenced(fence),
+        None => relay,
+    };
     let sources = StatusSources {
         store_head: Some(writer.handle().committed()),
         relay: Some(relay.published()),
@@ -222,6 +228,159 @@ impl CommandRole {
             (_, _, _) => Err(AppError::Crashed("command writer")),
         }
     }
+}
+
+/// How often a standby looks at the writer's lease.
+const LEASE_LOOK_EVERY: Duration = Duration::from_millis(250);
+
+/// The command role with failover (docs/cluster.md): stand by, following
+/// the stream into the store, until the writer's lease is free or lapsed;
+/// take it, catch up with the stream's last sequence, then write, with the
+/// relay fenced, until shutdown, the lease is lost, or the stream shows
+/// another writer; then stand by again.
+async fn run_failover(
+    config: NodeConfig,
+    client: async_nats::Client,
+    holder: String,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    let js = async_nats::jetstream::new(client.clone());
+    let replicas = usize::from(config.cluster.stream_replicas);
+    settling("stream", &shutdown, || {
+        relay::ensure_stream(&js, Some(replicas))
+    })
+    .await?;
+    let kv = settling("lease bucket", &shutdown, || {
+        lease::open_bucket(&js, replicas)
+    })
+    .await?;
+    let period = Duration::from_millis(config.cluster.lease_ms);
+    let mut claimant = lease::Claimant::new(kv, holder.clone(), period);
+    loop {
+        let (held, mut follower) = match stand_by(&config, &js, &mut claimant, &shutdown).await {
+            Ok(Some(standing)) => standing,
+            Ok(None) => return Ok(()),
+            // The connection or the stream's leader went away: stand by
+            // again from the store.
+            Err(AppError::Bus(error @ bus::BusError::Nats(_))) => {
+                tracing::warn!(%error, "standby interrupted; starting it again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let lease_stop = CancellationToken::new();
+        let mut kept = tokio::spawn(held.keep(lease_stop.clone()));
+        // Answer nothing before the whole history is in the store.
+        let caught_up = tokio::select! {
+            caught_up = follower.catch_up() => Some(caught_up),
+            _ = &mut kept => None,
+            _ = shutdown.cancelled() => None,
+        };
+        drop(follower);
+        let position = match caught_up {
+            Some(Ok(position)) => position,
+            Some(Err(error)) => {
+                tracing::warn!(%error, "could not catch up with the stream; standing by");
+                lease_stop.cancel();
+                let _ = kept.await;
+                continue;
+            }
+            None => {
+                lease_stop.cancel();
+                let _ = kept.await;
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        let fenced = CancellationToken::new();
+        let (role, _) =
+            start_command_role(&config, &client, &shutdown, Some(fenced.clone())).await?;
+        tracing::info!(node = %holder, position, "took the writer's lease; this node writes now");
+        let why = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            lost = &mut kept => Some(match lost {
+                Ok(Some(lease::Lost::Taken)) => "another node took the writer's lease",
+                _ => "the writer's lease lapsed",
+            }),
+            _ = fenced.cancelled() => Some("the stream holds events this node did not write"),
+        };
+        if let Some(why) = why {
+            tracing::error!(reason = why, "stepping down: no longer the writer");
+            // Not one more publish: the relay stops without flushing.
+            fenced.cancel();
+        }
+        if let Err(error) = role.stop().await {
+            tracing::warn!(%error, "the command role stopped with an error");
+        }
+        lease_stop.cancel();
+        if !kept.is_finished() {
+            let _ = kept.await;
+        }
+        if why.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+/// Follows the stream until this node takes the lease; returns it with
+/// the follower, or `None` on shutdown. A store that is not a prefix of
+/// the stream (a deposed writer's tail JetStream never acknowledged) is
+/// moved aside, kept for an operator, and the node follows from scratch.
+async fn stand_by(
+    config: &NodeConfig,
+    js: &async_nats::jetstream::Context,
+    claimant: &mut lease::Claimant,
+    shutdown: &CancellationToken,
+) -> Result<Option<(lease::Lease, Follower)>, AppError> {
+    let store_path = config.node.store_path();
+    let mut follower = loop {
+        match Follower::open(js.clone(), &store_path).await {
+            Ok(follower) => break follower,
+            Err(error @ bus::BusError::Diverged { .. }) => {
+                let aside =
+                    follower::quarantine(&store_path, now_ms()).map_err(data_dir_error(config))?;
+                tracing::error!(
+                    %error,
+                    moved_to = %aside.display(),
+                    "the event store diverges from the stream; moved aside, following the stream afresh"
+                );
+            }
+            Err(error @ bus::BusError::Nats(_)) => {
+                tracing::warn!(%error, "cannot follow the stream yet; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(error) => return Err(error.into()),
+        }
+    };
+    tracing::info!("standing by for the writer's lease");
+    loop {
+        match claimant.try_take().await {
+            Ok(lease::Claim::Taken(held)) => return Ok(Some((*held, follower))),
+            Ok(lease::Claim::Held { .. }) => {}
+            Err(error) => tracing::warn!(%error, "cannot read the writer's lease; trying again"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            followed = follower.run_once(LEASE_LOOK_EVERY) => {
+                followed?;
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Watches which generation of the views is live (a rebuild in another
@@ -376,8 +535,18 @@ pub async fn run(
 
     let mut sources = None;
     let mut relay_published = None;
-    let command = if roles.command {
-        let (role, command_sources) = start_command_role(&config, &client, &shutdown).await?;
+    let mut failover = None;
+    let command = if roles.command && config.cluster.failover {
+        let holder = node_id(&config).map_err(data_dir_error(&config))?;
+        failover = Some(tokio::spawn(run_failover(
+            config.clone(),
+            client.clone(),
+            holder,
+            shutdown.clone(),
+        )));
+        None
+    } else if roles.command {
+        let (role, command_sources) = start_command_role(&config, &client, &shutdown, None).await?;
         relay_published = command_sources.relay.clone();
         sources = Some(command_sources);
         Some(role)
@@ -438,6 +607,11 @@ pub async fn run(
     let mut result = Ok(());
     if let Some(command) = command {
         result = command.stop().await;
+    }
+    if let Some(failover) = failover {
+        result = failover
+            .await
+            .unwrap_or(Err(AppError::Crashed("command node")));
     }
     if let Some((stop, mut progress, projector, nats, http)) = query_parts {
         // Let the views take in what the relay just flushed, briefly.

@@ -175,6 +175,24 @@ pub struct ClusterOptions {
     /// is answered UNAVAILABLE (it is stored; a resend gets the answer).
     #[arg(long, env = "TEPAI_STREAM_ACK_TIMEOUT_MS", default_value_t = 5000)]
     pub stream_ack_timeout_ms: u64,
+    /// Command-node failover: start as a standby that follows the stream
+    /// into its own store, and write only while holding the writer's lease
+    /// (docs/cluster.md). Implies --await-stream-ack.
+    #[arg(
+        long,
+        env = "TEPAI_FAILOVER",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub failover: bool,
+    /// The writer's lease period: a standby takes over once the lease has
+    /// gone this long without renewal (measured on the standby's clock).
+    #[arg(
+        long,
+        env = "TEPAI_LEASE_MS",
+        default_value_t = 3000,
+        value_parser = clap::value_parser!(u64).range(300..=600_000)
+    )]
+    pub lease_ms: u64,
 }
 
 impl Default for ClusterOptions {
@@ -184,14 +202,18 @@ impl Default for ClusterOptions {
             node_id: None,
             await_stream_ack: false,
             stream_ack_timeout_ms: 5000,
+            failover: false,
+            lease_ms: 3000,
         }
     }
 }
 
 impl ClusterOptions {
     /// Whether the command service waits for JetStream's acknowledgement.
+    /// Failover needs it: what the writer committed but JetStream never
+    /// acknowledged is not in the history a standby takes over.
     pub fn awaits_stream_ack(&self) -> bool {
-        self.await_stream_ack || self.stream_replicas > 1
+        self.await_stream_ack || self.stream_replicas > 1 || self.failover
     }
 }
 

@@ -74,7 +74,7 @@ pub async fn stream_last_sequence(js: &jetstream::Context) -> Result<u64, BusErr
 }
 
 /// The chained hash the stream holds at `sequence`.
-async fn hash_in_stream(js: &jetstream::Context, sequence: u64) -> Result<[u8; 32], BusError> {
+pub async fn hash_in_stream(js: &jetstream::Context, sequence: u64) -> Result<[u8; 32], BusError> {
     let stream = js.get_stream(EVENTS_STREAM).await.map_err(BusError::nats)?;
     let message = stream
         .get_raw_message(sequence)

@@ -52,6 +52,23 @@ pub enum BusError {
         /// The position that came.
         got: u64,
     },
+    /// JetStream refused a publish made on the condition that the stream
+    /// ended just before it (`Nats-Expected-Last-Sequence`): something
+    /// else is in the stream at `position`, or a message before it is
+    /// missing.
+    #[error("the stream does not end just before position {position}")]
+    StreamMoved {
+        /// The position whose publish was refused.
+        position: u64,
+    },
+    /// Another writer put events in the stream this node does not have:
+    /// it is no longer the writer (docs/cluster.md, fencing).
+    #[error("fenced: the stream holds events at or before position {position} that this node did not write")]
+    Fenced {
+        /// The first position at which the stream and this node differ, or
+        /// the stream's last when this node's store ends before it.
+        position: u64,
+    },
     /// The stream holds something a standby cannot follow.
     #[error("cannot follow the stream: {0}")]
     Follow(String),

@@ -141,6 +141,7 @@ pub struct Relay {
     published: watch::Sender<Position>,
     saved_at: std::time::Instant,
     saved: Position,
+    fence: Option<CancellationToken>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -157,6 +158,29 @@ impl std::fmt::Debug for Relay {
 pub async fn publish_events(
     js: &jetstream::Context,
     events: &[StoredEvent],
+) -> Result<usize, BusError> {
+    publish(js, events, false).await
+}
+
+/// [`publish_events`], each publish made on the condition that the
+/// stream's last sequence is the event's position minus one
+/// (`Nats-Expected-Last-Sequence`): the stream then holds position n at
+/// sequence n, and a writer whose idea of the stream is stale (deposed,
+/// or missing a message it sent) is refused with
+/// [`BusError::StreamMoved`] instead of adding to it. JetStream checks
+/// `Nats-Msg-Id` first, so a resend within the duplicate window is still
+/// a duplicate, not a refusal.
+pub async fn publish_fenced(
+    js: &jetstream::Context,
+    events: &[StoredEvent],
+) -> Result<usize, BusError> {
+    publish(js, events, true).await
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    events: &[StoredEvent],
+    fenced: bool,
 ) -> Result<usize, BusError> {
     let mut acks = Vec::with_capacity(events.len());
     for event in events {
@@ -181,6 +205,12 @@ pub async fn publish_events(
             HEADER_SCHEMA_VERSION,
             event.schema_version.to_string().as_str(),
         );
+        if fenced {
+            headers.insert(
+                "Nats-Expected-Last-Sequence",
+                event.position.saturating_sub(1).to_string().as_str(),
+            );
+        }
         let ack = js
             .publish_with_headers(
                 subject_of(&event.stream_id),
@@ -189,12 +219,19 @@ pub async fn publish_events(
             )
             .await
             .map_err(BusError::nats)?;
-        acks.push(ack);
+        acks.push((event.position, ack));
     }
     let mut duplicates = 0;
-    for ack in acks {
-        if ack.await.map_err(BusError::nats)?.duplicate {
-            duplicates += 1;
+    for (position, ack) in acks {
+        match ack.await {
+            Ok(ack) if ack.duplicate => duplicates += 1,
+            Ok(_) => {}
+            Err(error)
+                if error.kind() == jetstream::context::PublishErrorKind::WrongLastSequence =>
+            {
+                return Err(BusError::StreamMoved { position })
+            }
+            Err(error) => return Err(BusError::nats(error)),
         }
     }
     Ok(duplicates)
@@ -303,7 +340,18 @@ impl Relay {
             published,
             saved_at: std::time::Instant::now(),
             saved,
+            fence: None,
         })
+    }
+
+    /// Publishes with fencing ([`publish_fenced`]): once the stream holds
+    /// events this node's store does not, another node is the writer; the
+    /// relay then cancels `fenced` and stops without publishing more. It
+    /// stops the same way, without flushing, when the caller cancels
+    /// `fenced` (the writer's lease was lost).
+    pub fn fenced(mut self, fenced: CancellationToken) -> Self {
+        self.fence = Some(fenced);
+        self
     }
 
     /// The last position JetStream has acknowledged.
@@ -333,7 +381,11 @@ impl Relay {
             return Ok(0);
         };
 
-        publish_events(&self.js, &events).await?;
+        if self.fence.is_some() {
+            publish_fenced(&self.js, &events).await?;
+        } else {
+            publish_events(&self.js, &events).await?;
+        }
         self.position = last;
         self.published.send_replace(last);
         metrics::gauge!("tepai_relay_position").set(last as f64);
@@ -344,6 +396,34 @@ impl Relay {
             self.save_checkpoint().await?;
         }
         Ok(events.len())
+    }
+
+    /// Whether this node has stopped being the writer: nothing more of
+    /// its store may go to the stream.
+    fn is_fenced(&self) -> bool {
+        self.fence.as_ref().is_some_and(|f| f.is_cancelled())
+    }
+
+    /// Whether the stream holds something this node's store does not:
+    /// it reaches past the store's head, or differs from it at the last
+    /// position both hold (the chained hash there vouches for all before).
+    async fn someone_else_wrote(&self) -> Result<bool, BusError> {
+        let last = super::follower::stream_last_sequence(&self.js).await?;
+        if last == 0 {
+            return Ok(false);
+        }
+        let reader = self.reader.clone();
+        let ours = blocking(move || {
+            let reader = reader
+                .lock()
+                .map_err(|_| BusError::Nats("reader lock poisoned".into()))?;
+            Ok(reader.read_from(last - 1, 1)?.into_iter().next())
+        })
+        .await?;
+        let Some(ours) = ours else {
+            return Ok(true);
+        };
+        Ok(super::follower::hash_in_stream(&self.js, last).await? != ours.hash)
     }
 
     async fn save_checkpoint(&mut self) -> Result<(), BusError> {
@@ -370,6 +450,13 @@ impl Relay {
     ) {
         let mut backoff = Duration::from_millis(100);
         loop {
+            if self.is_fenced() {
+                tracing::info!(
+                    position = self.position,
+                    "relay stopped: no longer the writer"
+                );
+                return;
+            }
             let round = self.run_once().await;
             if let Some(head) = committed.as_ref().map(|rx| *rx.borrow()) {
                 metrics::gauge!("tepai_relay_lag").set(head.saturating_sub(self.position) as f64);
@@ -399,6 +486,35 @@ impl Relay {
                     }
                 }
                 Ok(_) => backoff = Duration::from_millis(100),
+                Err(BusError::StreamMoved { position }) if self.fence.is_some() => {
+                    match self.someone_else_wrote().await {
+                        Ok(true) => {
+                            tracing::error!(
+                                position,
+                                "fenced: the stream holds events this node did not write; \
+                                 another node is the writer"
+                            );
+                            if let Some(fence) = &self.fence {
+                                fence.cancel();
+                            }
+                            return;
+                        }
+                        // A message of this node's went missing; start
+                        // again after what the stream holds.
+                        Ok(false) => {
+                            if let Ok(position) = last_position_in_stream(&self.js).await {
+                                self.position = position;
+                            }
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot compare the stream with the store");
+                        }
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, position = self.position, "relay round failed; retrying");
                     // The server may have restarted and lost its unsynced
@@ -417,6 +533,13 @@ impl Relay {
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+        if self.is_fenced() {
+            tracing::info!(
+                position = self.position,
+                "relay stopped: no longer the writer"
+            );
+            return;
         }
         let flush = async {
             while let Ok(n) = self.run_once().await {

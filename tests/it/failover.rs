@@ -7,7 +7,7 @@ use prost::Message;
 use tepai::app::Roles;
 use tepai::bus::follower::{self, Follower};
 use tepai::bus::lease::{self, Claim, Claimant, Lost, RenewError};
-use tepai::bus::BusError;
+use tepai::bus::{relay, BusError};
 use tepai::wire::pb;
 use tokio_util::sync::CancellationToken;
 
@@ -263,4 +263,322 @@ async fn a_standby_refuses_a_store_or_a_stream_that_is_not_the_writers_history()
         matches!(refused, BusError::Follow(ref why) if why.contains("hash")),
         "{refused}"
     );
+}
+
+/// A `tepai serve <role>` process logging to its own file; SIGKILLed on
+/// drop. Its log is printed when the test fails.
+struct Node {
+    child: Option<std::process::Child>,
+    log: std::path::PathBuf,
+}
+
+impl Node {
+    fn spawn(role: &str, nats_url: &str, dir: &std::path::Path, name: &str) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+            .args(["serve", role, "--nats-url", nats_url, "--node-id", name])
+            .args([
+                "--failover",
+                "--lease-ms",
+                "1500",
+                "--stream-ack-timeout-ms",
+                "2000",
+            ])
+            .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join(name))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.as_ref().unwrap().id().to_string()
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if self.child.as_ref().is_some() {
+            // A paused node must run again to die cleanly.
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &self.pid()])
+                .status();
+        }
+        self.kill();
+        if std::thread::panicking() {
+            let text = self.log_text();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!("--- {} ---", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+type Acked = std::sync::Arc<std::sync::Mutex<Vec<(String, pb::CommandResult)>>>;
+
+/// Producers registering commissioners one after another, each command
+/// resent with the same id until answered, until `stop`.
+fn producers(
+    client: &async_nats::Client,
+    count: usize,
+    stop: &CancellationToken,
+    acked: &Acked,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|_| {
+            let (client, stop, acked) = (client.clone(), stop.clone(), acked.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    let envelope = envelope(register(&id(), "王磊", "150100"));
+                    let answer = send_until_answered(&client, &envelope).await;
+                    assert_eq!(accepted_events(&answer), 1, "{answer:?}");
+                    acked.lock().unwrap().push((envelope.command_id, answer));
+                }
+            })
+        })
+        .collect()
+}
+
+async fn await_acks(acked: &Acked, at_least: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < at_least {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "commands stalled at {}",
+            acked.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends fresh commands until one is accepted; returns how long it took.
+async fn first_accepted(client: &async_nats::Client) -> Duration {
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(30);
+    loop {
+        let envelope = envelope(register(&id(), "探针", "150100"));
+        let attempt = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.request("tepai.cmd.submit", envelope.encode_to_vec().into()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = attempt {
+            if accepted_events(&pb::CommandResult::decode(reply.payload).unwrap()) == 1 {
+                return started.elapsed();
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no writer answered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every acknowledged command's event is in the stream exactly once, the
+/// stream is the surviving writer's store, and the views applied it all.
+async fn assert_history(
+    client: &async_nats::Client,
+    writer: &std::path::Path,
+    views: &std::path::Path,
+    acked: &[(String, pb::CommandResult)],
+) {
+    let js = async_nats::jetstream::new(client.clone());
+    let last = follower::stream_last_sequence(&js).await.unwrap();
+    let in_stream = stream_event_ids(client, last as usize).await;
+    assert_eq!(in_stream.len() as u64, last);
+    let in_store = assert_store_exactly_once(writer, acked);
+    assert_eq!(in_store, in_stream, "the stream is not the writer's store");
+    let in_stream: std::collections::HashSet<_> = in_stream.into_iter().collect();
+    for (command_id, answer) in acked {
+        let Some(pb::command_result::Outcome::Accepted(a)) = &answer.outcome else {
+            panic!("{command_id} was not accepted");
+        };
+        for event in &a.events {
+            assert!(
+                in_stream.contains(&event.event_id),
+                "{command_id}'s event is not in the stream"
+            );
+        }
+    }
+    wait_for_views(client, last).await;
+    let live = tepai::projection::ViewsDir::new(views)
+        .live()
+        .unwrap()
+        .unwrap();
+    let conn = rusqlite::Connection::open(&live).unwrap();
+    for (command_id, answer) in acked {
+        let Some(pb::command_result::Outcome::Accepted(a)) = &answer.outcome else {
+            unreachable!();
+        };
+        let commissioner = &a.events[0].stream_id;
+        let id = commissioner.trim_start_matches("commissioner-");
+        let rows: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM commissioners WHERE commissioner_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            rows, 1,
+            "{command_id}: {commissioner} in the views {rows} times"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_writer_under_load_hands_over_to_the_standby_exactly_once() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let mut a = Node::spawn("command", &server.url(), dir.path(), "a");
+    first_accepted(&client).await;
+    let b = Node::spawn("command", &server.url(), dir.path(), "b");
+    let query = Node::spawn("query", &server.url(), dir.path(), "q");
+    // b stands by, following.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !b.log_text().contains("standing by") {
+        assert!(tokio::time::Instant::now() < deadline, "b never stood by");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let acked: Acked = Default::default();
+    let stop = CancellationToken::new();
+    let running = producers(&client, 4, &stop, &acked);
+    await_acks(&acked, 100).await;
+    a.kill();
+    let failover = first_accepted(&client).await;
+    eprintln!(
+        "failover: SIGKILL of the writer to the standby's first accepted answer: {failover:?}"
+    );
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 100).await;
+    stop.cancel();
+    for producer in running {
+        producer.await.unwrap();
+    }
+    assert!(b.log_text().contains("this node writes now"));
+    let acked = acked.lock().unwrap().clone();
+    assert_history(
+        &client,
+        &dir.path().join("b"),
+        &dir.path().join("q"),
+        &acked,
+    )
+    .await;
+    drop(query);
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_writer_is_deposed_and_fenced_and_adds_nothing_to_the_stream() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let a = Node::spawn("command", &server.url(), dir.path(), "a");
+    first_accepted(&client).await;
+    let b = Node::spawn("command", &server.url(), dir.path(), "b");
+    let query = Node::spawn("query", &server.url(), dir.path(), "q");
+    let acked: Acked = Default::default();
+    let stop = CancellationToken::new();
+    let running = producers(&client, 4, &stop, &acked);
+    await_acks(&acked, 50).await;
+
+    // Paused past its lease, with commands queued for it: b takes over.
+    a.signal("-STOP");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !b.log_text().contains("this node writes now") {
+        assert!(tokio::time::Instant::now() < deadline, "b never took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 20).await;
+
+    // Woken, a finds itself deposed: it stops writing and stands by.
+    a.signal("-CONT");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = a.log_text();
+        let after = log.split("stepping down").nth(1).unwrap_or_default();
+        if after.contains("standing by") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "a never stood down");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 20).await;
+    stop.cancel();
+    for producer in running {
+        producer.await.unwrap();
+    }
+    // Nothing of a's after b took over reached the stream: it is b's store.
+    let acked = acked.lock().unwrap().clone();
+    assert_history(
+        &client,
+        &dir.path().join("b"),
+        &dir.path().join("q"),
+        &acked,
+    )
+    .await;
+    drop((a, b, query));
+}
+
+#[tokio::test]
+async fn a_publish_on_a_stale_idea_of_the_stream_is_refused() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_roles(
+        &server,
+        dir.path(),
+        Roles {
+            command: true,
+            query: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    some_history(&client).await;
+    node.stop().await;
+    let reader = tepai::store::StoreReader::open(&store_path(dir.path())).unwrap();
+    let events = reader.read_from(0, usize::MAX).unwrap();
+    // A resend of what the stream holds is a duplicate, not a refusal.
+    assert_eq!(relay::publish_fenced(&js, &events[..3]).await.unwrap(), 3);
+    // Another event where the stream already has one: refused, not added.
+    let last = events.len() as u64;
+    let mut other = events.last().unwrap().clone();
+    other.event_id = uuid::Uuid::new_v4();
+    let refused = relay::publish_fenced(&js, &[other]).await.unwrap_err();
+    assert!(
+        matches!(refused, BusError::StreamMoved { position } if position == last),
+        "{refused}"
+    );
+    assert_eq!(follower::stream_last_sequence(&js).await.unwrap(), last);
 }
