@@ -362,11 +362,17 @@ async fn stand_by(
         }
     };
     tracing::info!("standing by for the writer's lease");
+    // A look unanswered (a lease bucket without a leader yet) must not
+    // hold the standby up for the client's whole request timeout.
+    let look_limit = Duration::from_millis(config.cluster.lease_ms).max(Duration::from_secs(1));
     loop {
-        match claimant.try_take().await {
-            Ok(lease::Claim::Taken(held)) => return Ok(Some((*held, follower))),
-            Ok(lease::Claim::Held { .. }) => {}
-            Err(error) => tracing::warn!(%error, "cannot read the writer's lease; trying again"),
+        match tokio::time::timeout(look_limit, claimant.try_take()).await {
+            Ok(Ok(lease::Claim::Taken(held))) => return Ok(Some((*held, follower))),
+            Ok(Ok(lease::Claim::Held { .. })) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the writer's lease; trying again")
+            }
+            Err(_) => tracing::warn!("the writer's lease did not answer; trying again"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(None),
