@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # tepai's cluster on one machine, without Docker (docs/cluster.md): three
 # nats-servers with JetStream routed to each other on loopback, the events
-# stream in three copies, one command node and two query nodes. Everything
-# lives under one directory; Ctrl-C stops it all.
+# stream in three copies, two command nodes with failover (one writes, the
+# other stands by, following the stream, and takes over when the writer's
+# lease lapses) and two query nodes. Everything lives under one directory;
+# Ctrl-C stops it all.
 #
 #   cargo build --release
 #   scripts/cluster-local.sh [DATA_DIR]        # default ./cluster-data
@@ -93,16 +95,19 @@ echo "NATS cluster up: $urls"
 
 export TEPAI_NATS_URL="$urls" TEPAI_STREAM_REPLICAS="${REPLICAS:-3}" TEPAI_AUTHORIZATION="$authorization"
 
-env "${command_user[@]}" "$tepai" serve command --node-id command --data-dir "$data/command" \
-  >"$data/logs/command.log" 2>&1 &
-pids+=("$!")
-# The query nodes start once the command node has made the stream.
+for c in 1 2; do
+  env "${command_user[@]}" "$tepai" serve command --failover --node-id "command-$c" \
+    --data-dir "$data/command-$c" >"$data/logs/command-$c.log" 2>&1 &
+  pids+=("$!")
+done
+# The query nodes start once one command node writes (it made the stream).
 for _ in $(seq 1 300); do
-  grep -qs "tepai is up" "$data/logs/command.log" && break
-  kill -0 "${pids[-1]}" 2>/dev/null || { echo "the command node stopped; see $data/logs/command.log" >&2; exit 1; }
+  grep -qs "this node writes now" "$data/logs/command-1.log" "$data/logs/command-2.log" && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "a command node stopped; see $data/logs/" >&2; exit 1; }
   sleep 0.1
 done
-echo "command node up (log: $data/logs/command.log)"
+writer="$(grep -ls "this node writes now" "$data/logs/command-1.log" "$data/logs/command-2.log" | head -1)"
+echo "command nodes up; the writer logs to $writer (kill it: the other takes over)"
 
 for q in 1 2; do
   env "${query_user[@]}" "$tepai" serve query --node-id "query-$q" --data-dir "$data/query-$q" \
@@ -117,6 +122,7 @@ for q in 1 2; do
   echo "query node $q: http://127.0.0.1:$((http + q - 1))/v1/status (log: $data/logs/query-$q.log)"
 done
 echo "tepai cluster up under $data; Ctrl-C stops it"
-# Until Ctrl-C, or until any process ends: then everything stops.
-wait -n "${pids[@]}" || true
+# Until Ctrl-C. A process that dies is not the end: the standby takes over
+# from a dead writer, and the nodes go on with two of three servers.
+wait "${pids[@]}" || true
 echo "logs: $data/logs"
