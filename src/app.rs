@@ -365,7 +365,20 @@ async fn stand_by(
     // A look unanswered (a lease bucket without a leader yet) must not
     // hold the standby up for the client's whole request timeout.
     let look_limit = Duration::from_millis(config.cluster.lease_ms).max(Duration::from_secs(1));
+    let mut next_look = tokio::time::Instant::now();
     loop {
+        // Events arriving end a follow round early; the lease is still
+        // looked at only every LEASE_LOOK_EVERY.
+        if tokio::time::Instant::now() < next_look {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                followed = follower.run_once(next_look - tokio::time::Instant::now()) => {
+                    followed?;
+                }
+            }
+            continue;
+        }
+        next_look = tokio::time::Instant::now() + LEASE_LOOK_EVERY;
         match tokio::time::timeout(look_limit, claimant.try_take()).await {
             Ok(Ok(lease::Claim::Taken(held))) => return Ok(Some((*held, follower))),
             Ok(Ok(lease::Claim::Held { .. })) => {}
@@ -373,12 +386,6 @@ async fn stand_by(
                 tracing::warn!(%error, "cannot read the writer's lease; trying again")
             }
             Err(_) => tracing::warn!("the writer's lease did not answer; trying again"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(None),
-            followed = follower.run_once(LEASE_LOOK_EVERY) => {
-                followed?;
-            }
         }
     }
 }

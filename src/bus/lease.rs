@@ -164,36 +164,6 @@ impl Claimant {
         }
     }
 
-    /// Tries every `every` until the lease is taken or `stop` is cancelled.
-    pub async fn take(
-        &mut self,
-        every: Duration,
-        stop: &CancellationToken,
-    ) -> Result<Option<Lease>, BusError> {
-        let mut logged_holder = None;
-        loop {
-            match self.try_take().await {
-                Ok(Claim::Taken(lease)) => return Ok(Some(*lease)),
-                Ok(Claim::Held { holder }) => {
-                    if holder.is_some() && holder != logged_holder {
-                        tracing::info!(
-                            holder = holder.as_deref(),
-                            "the writer's lease is held; standing by"
-                        );
-                        logged_holder = holder;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read the writer's lease; trying again")
-                }
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return Ok(None),
-                _ = tokio::time::sleep(every) => {}
-            }
-        }
-    }
-
     fn lease(&self, revision: u64, sent: Instant) -> Lease {
         Lease {
             kv: self.kv.clone(),
