@@ -299,8 +299,16 @@ async fn run_failover(
             }
         };
         let fenced = CancellationToken::new();
-        let (role, _) =
-            start_command_role(&config, &client, &shutdown, Some(fenced.clone())).await?;
+        let role = match start_command_role(&config, &client, &shutdown, Some(fenced.clone())).await
+        {
+            Ok((role, _)) => role,
+            Err(error) => {
+                // Hand the lease on rather than let it lapse.
+                lease_stop.cancel();
+                let _ = kept.await;
+                return Err(error);
+            }
+        };
         tracing::info!(node = %holder, position, "took the writer's lease; this node writes now");
         let why = tokio::select! {
             _ = shutdown.cancelled() => None,
