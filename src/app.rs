@@ -117,7 +117,7 @@ async fn start_command_role(
     config: &NodeConfig,
     client: &async_nats::Client,
     shutdown: &CancellationToken,
-    fence: Option<CancellationToken>,
+    fence: Option<(CancellationToken, watch::Receiver<tokio::time::Instant>)>,
 ) -> Result<(CommandRole, StatusSources), AppError> {
     let store_path = config.node.store_path();
     let processor = tokio::task::spawn_blocking({
@@ -152,9 +152,9 @@ async fn start_command_role(
         )
     })
     .await?;
-    let relay = match fence {
-        Some(fence) => relay.fenced(fence),
-        None => relay,
+    let (relay, lease) = match fence {
+        Some((fenced, lease)) => (relay.fenced(fenced), Some(lease)),
+        None => (relay, None),
     };
     let sources = StatusSources {
         store_head: Some(writer.handle().committed()),
@@ -177,6 +177,7 @@ async fn start_command_role(
             config.authorization,
             config.limits,
             stream_ack,
+            lease,
             service_stop.clone(),
         )
         .await?,
@@ -273,6 +274,7 @@ async fn run_failover(
             Err(error) => return Err(error),
         };
         let lease_stop = CancellationToken::new();
+        let valid_until = held.valid_until();
         let mut kept = tokio::spawn(held.keep(lease_stop.clone()));
         // Answer nothing before the whole history is in the store.
         let caught_up = tokio::select! {
@@ -299,7 +301,13 @@ async fn run_failover(
             }
         };
         let fenced = CancellationToken::new();
-        let role = match start_command_role(&config, &client, &shutdown, Some(fenced.clone())).await
+        let role = match start_command_role(
+            &config,
+            &client,
+            &shutdown,
+            Some((fenced.clone(), valid_until)),
+        )
+        .await
         {
             Ok((role, _)) => role,
             Err(error) => {

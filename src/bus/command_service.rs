@@ -101,13 +101,17 @@ impl StreamAck {
 /// `limits.max_commands_in_flight` are decided at once: beyond it the service
 /// stops reading from NATS until one finishes, so memory stays bounded.
 /// With `stream_ack`, an accepted command is answered only once JetStream
-/// holds its events.
+/// holds its events. With `lease` (failover), a command that arrives once
+/// the writer's lease is over, on this node's clock, is answered
+/// UNAVAILABLE without being decided: a writer woken from a pause must not
+/// decide what was queued for it meanwhile.
 pub async fn start(
     client: async_nats::Client,
     writer: WriterHandle,
     authorization: bool,
     limits: Limits,
     stream_ack: Option<StreamAck>,
+    lease: Option<watch::Receiver<tokio::time::Instant>>,
     shutdown: CancellationToken,
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     use async_nats::service::ServiceExt;
@@ -151,9 +155,13 @@ pub async fn start(
             };
             let writer = writer.clone();
             let stream_ack = stream_ack.clone();
+            let lease_over = lease
+                .as_ref()
+                .is_some_and(|until| tokio::time::Instant::now() >= *until.borrow());
             tasks.spawn(async move {
             let bytes = request.message.payload.as_ref();
             let result = match wire::decode_envelope_within(bytes, limits.max_envelope_bytes) {
+                Ok(envelope) if lease_over => not_the_writer(&envelope.command_id),
                 Ok(mut envelope) if authorization => {
                     match actor_of_subject(request.message.subject.as_str()) {
                         Some(actor) => {
@@ -184,6 +192,17 @@ pub async fn start(
         service.stop().await.map_err(BusError::nats)?;
         Ok(())
     })
+}
+
+/// The answer to a command that reached a writer whose lease is over;
+/// nothing is decided or stored, and a resend finds the new writer.
+fn not_the_writer(command_id: &uuid::Uuid) -> pb::CommandResult {
+    wire::rejected(
+        command_id.hyphenated().to_string(),
+        RejectCode::Unavailable,
+        "NOT_THE_WRITER",
+        "this command node's writer's lease is over; resend with the same command_id".to_owned(),
+    )
 }
 
 /// The answer to a command on a subject whose actor token tepai does not

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -165,12 +166,13 @@ impl Claimant {
     }
 
     fn lease(&self, revision: u64, sent: Instant) -> Lease {
+        let (valid_until, _) = watch::channel(sent + self.period);
         Lease {
             kv: self.kv.clone(),
             holder: self.holder.clone(),
             period: self.period,
             revision,
-            valid_until: sent + self.period,
+            valid_until,
         }
     }
 }
@@ -182,7 +184,7 @@ pub struct Lease {
     holder: String,
     period: Duration,
     revision: u64,
-    valid_until: Instant,
+    valid_until: watch::Sender<Instant>,
 }
 
 /// Why the lease was lost.
@@ -200,9 +202,11 @@ impl Lease {
         self.revision
     }
 
-    /// Until when, on this node's clock, the lease surely holds.
-    pub fn valid_until(&self) -> Instant {
-        self.valid_until
+    /// Until when, on this node's clock, the lease surely holds; moved on
+    /// by each renewal. Read without waiting for the task that renews, so
+    /// a writer woken from a pause sees at once that its lease is over.
+    pub fn valid_until(&self) -> watch::Receiver<Instant> {
+        self.valid_until.subscribe()
     }
 
     /// Renews once, by compare-and-set on the revision last written.
@@ -219,7 +223,7 @@ impl Lease {
         {
             Ok(revision) => {
                 self.revision = revision;
-                self.valid_until = sent + self.period;
+                self.valid_until.send_replace(sent + self.period);
                 Ok(())
             }
             Err(error) if error.kind() == kv::UpdateErrorKind::WrongLastRevision => {
@@ -235,7 +239,7 @@ impl Lease {
     pub async fn keep(mut self, stop: CancellationToken) -> Option<Lost> {
         let every = self.period / 3;
         loop {
-            let deadline = tokio::time::sleep_until(self.valid_until);
+            let deadline = tokio::time::sleep_until(*self.valid_until.borrow());
             tokio::select! {
                 _ = stop.cancelled() => {
                     self.release().await;
@@ -244,7 +248,7 @@ impl Lease {
                 _ = deadline => return Some(Lost::Lapsed),
                 _ = tokio::time::sleep(every) => {}
             }
-            let valid_until = self.valid_until;
+            let valid_until = *self.valid_until.borrow();
             match tokio::time::timeout_at(valid_until, self.renew()).await {
                 Err(_) => return Some(Lost::Lapsed),
                 Ok(Ok(())) => {}
