@@ -42,17 +42,7 @@ enum Command {
         #[arg(long)]
         demo: bool,
         #[command(flatten)]
-        node: NodeOptions,
-        #[command(flatten)]
-        nats: NatsOptions,
-        #[command(flatten)]
-        policy: PolicyOptions,
-        #[command(flatten)]
-        auth: AuthOptions,
-        #[command(flatten)]
-        limits: Limits,
-        #[command(flatten)]
-        cluster: ClusterOptions,
+        args: NodeArgs,
     },
     /// Send one command to the command service and print its answer.
     ///
@@ -85,17 +75,7 @@ enum Command {
         /// Which role.
         role: Role,
         #[command(flatten)]
-        node: NodeOptions,
-        #[command(flatten)]
-        nats: NatsOptions,
-        #[command(flatten)]
-        policy: PolicyOptions,
-        #[command(flatten)]
-        auth: AuthOptions,
-        #[command(flatten)]
-        limits: Limits,
-        #[command(flatten)]
-        cluster: ClusterOptions,
+        args: NodeArgs,
     },
 }
 
@@ -158,58 +138,31 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Query(args) => tepai::cli::query::run(args).await,
         Command::Ops { command } => tepai::ops::run(command).await,
         Command::Bench(args) => tepai::bench::run(args).await,
-        Command::Up {
-            demo,
-            node,
-            nats,
-            policy,
-            auth,
-            limits,
-            cluster,
-        } => {
-            let args = NodeArgs {
-                node,
-                nats,
-                policy,
-                auth,
-                limits,
-                cluster,
-            };
-            run_node(Roles::ALL, demo, args).await
-        }
-        Command::Serve {
-            role,
-            node,
-            nats,
-            policy,
-            auth,
-            limits,
-            cluster,
-        } => {
+        Command::Up { demo, args } => run_node(Roles::ALL, demo, args).await,
+        Command::Serve { role, args } => {
             let roles = Roles {
                 command: matches!(role, Role::Command),
                 query: matches!(role, Role::Query),
-            };
-            let args = NodeArgs {
-                node,
-                nats,
-                policy,
-                auth,
-                limits,
-                cluster,
             };
             run_node(roles, false, args).await
         }
     }
 }
 
-/// A node's options, as parsed.
+/// A node's options, shared by `up` and `serve`.
+#[derive(Debug, clap::Args)]
 struct NodeArgs {
+    #[command(flatten)]
     node: NodeOptions,
+    #[command(flatten)]
     nats: NatsOptions,
+    #[command(flatten)]
     policy: PolicyOptions,
+    #[command(flatten)]
     auth: AuthOptions,
+    #[command(flatten)]
     limits: Limits,
+    #[command(flatten)]
     cluster: ClusterOptions,
 }
 
