@@ -197,13 +197,6 @@ async fn a_standby_copies_the_writers_chain_and_command_log() {
     }
 }
 
-fn accepted_events(result: &pb::CommandResult) -> usize {
-    match &result.outcome {
-        Some(pb::command_result::Outcome::Accepted(a)) => a.events.len(),
-        _ => 0,
-    }
-}
-
 #[tokio::test]
 async fn a_standby_refuses_a_store_or_a_stream_that_is_not_the_writers_history() {
     let server = NatsServer::start();
@@ -355,116 +348,6 @@ impl Drop for Node {
                 eprintln!("{line}");
             }
         }
-    }
-}
-
-type Acked = std::sync::Arc<std::sync::Mutex<Vec<(String, pb::CommandResult)>>>;
-
-/// Producers registering commissioners one after another, each command
-/// resent with the same id until answered, until `stop`.
-fn producers(
-    client: &async_nats::Client,
-    count: usize,
-    stop: &CancellationToken,
-    acked: &Acked,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..count)
-        .map(|_| {
-            let (client, stop, acked) = (client.clone(), stop.clone(), acked.clone());
-            tokio::spawn(async move {
-                while !stop.is_cancelled() {
-                    let envelope = envelope(register(&id(), "王磊", "150100"));
-                    let answer = send_until_answered(&client, &envelope).await;
-                    assert_eq!(accepted_events(&answer), 1, "{answer:?}");
-                    acked.lock().unwrap().push((envelope.command_id, answer));
-                }
-            })
-        })
-        .collect()
-}
-
-async fn await_acks(acked: &Acked, at_least: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while acked.lock().unwrap().len() < at_least {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "commands stalled at {}",
-            acked.lock().unwrap().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Sends fresh commands until one is accepted; returns how long it took.
-async fn first_accepted(client: &async_nats::Client) -> Duration {
-    let started = tokio::time::Instant::now();
-    let deadline = started + Duration::from_secs(30);
-    loop {
-        let envelope = envelope(register(&id(), "探针", "150100"));
-        let attempt = tokio::time::timeout(
-            Duration::from_millis(500),
-            client.request("tepai.cmd.submit", envelope.encode_to_vec().into()),
-        )
-        .await;
-        if let Ok(Ok(reply)) = attempt {
-            if accepted_events(&pb::CommandResult::decode(reply.payload).unwrap()) == 1 {
-                return started.elapsed();
-            }
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no writer answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Every acknowledged command's event is in the stream exactly once, the
-/// stream is the surviving writer's store, and the views applied it all.
-async fn assert_history(
-    client: &async_nats::Client,
-    writer: &std::path::Path,
-    views: &std::path::Path,
-    acked: &[(String, pb::CommandResult)],
-) {
-    let js = async_nats::jetstream::new(client.clone());
-    let last = follower::stream_last_sequence(&js).await.unwrap();
-    let in_stream = stream_event_ids(client, last as usize).await;
-    assert_eq!(in_stream.len() as u64, last);
-    let in_store = assert_store_exactly_once(writer, acked);
-    assert_eq!(in_store, in_stream, "the stream is not the writer's store");
-    let in_stream: std::collections::HashSet<_> = in_stream.into_iter().collect();
-    for (command_id, answer) in acked {
-        let Some(pb::command_result::Outcome::Accepted(a)) = &answer.outcome else {
-            panic!("{command_id} was not accepted");
-        };
-        for event in &a.events {
-            assert!(
-                in_stream.contains(&event.event_id),
-                "{command_id}'s event is not in the stream"
-            );
-        }
-    }
-    wait_for_views(client, last).await;
-    let live = tepai::projection::ViewsDir::new(views)
-        .live()
-        .unwrap()
-        .unwrap();
-    let conn = rusqlite::Connection::open(&live).unwrap();
-    for (command_id, answer) in acked {
-        let Some(pb::command_result::Outcome::Accepted(a)) = &answer.outcome else {
-            unreachable!();
-        };
-        let commissioner = &a.events[0].stream_id;
-        let id = commissioner.trim_start_matches("commissioner-");
-        let rows: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM commissioners WHERE commissioner_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(
-            rows, 1,
-            "{command_id}: {commissioner} in the views {rows} times"
-        );
     }
 }
 
