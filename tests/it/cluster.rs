@@ -1,21 +1,22 @@
 //! tepai on a three-server NATS cluster with the events stream replicated
-//! three times: one command node, query nodes with their own consumers,
-//! producers resending by command id. NATS servers and query nodes die
-//! (SIGKILL) while commands and queries go on; a late query node catches
-//! up; after a restart of everything every node verifies clean.
+//! three times: two command nodes with failover, two query nodes with their
+//! own consumers, producers resending by command id. Under load the writer,
+//! a NATS server and a query node die (SIGKILL) in turn while commands and
+//! queries go on; after a restart of everything every acknowledged command
+//! is in the stream and the views once, and every node verifies clean.
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
 use prost::Message;
+use tepai::bus::lease;
 use tepai::wire::pb;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::http_client;
 use crate::nats_cluster::{reserved_port, NatsCluster};
@@ -52,17 +53,19 @@ impl Drop for Proc {
     }
 }
 
-/// The nodes' shared log; its tail is printed when the test fails.
-struct Log(PathBuf);
+/// The nodes' logs; their tails are printed when the test fails.
+struct Logs(Vec<PathBuf>);
 
-impl Drop for Log {
+impl Drop for Logs {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let text = std::fs::read_to_string(&self.0).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(60).collect();
-            eprintln!("--- nodes' log, last lines ---");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
+            for log in &self.0 {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                eprintln!("--- {}, last lines ---", log.display());
+                for line in tail.iter().rev() {
+                    eprintln!("{line}");
+                }
             }
         }
     }
@@ -74,7 +77,9 @@ struct NodeDir {
     http: Option<SocketAddr>,
 }
 
-fn spawn(role: &str, nats_url: &str, node: &NodeDir, log: &Path) -> Proc {
+/// `tepai serve <role>` on the replicated stream, with `extra` arguments,
+/// logging at info level to `log`.
+fn spawn(role: &str, nats_url: &str, node: &NodeDir, log: &Path, extra: &[&str]) -> Proc {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tepai"));
     command
         .args([
@@ -85,8 +90,11 @@ fn spawn(role: &str, nats_url: &str, node: &NodeDir, log: &Path) -> Proc {
             "--stream-replicas",
             "3",
         ])
-        .args(["--stream-ack-timeout-ms", "2000", "--data-dir"])
-        .arg(&node.data);
+        .args(["--stream-ack-timeout-ms", "2000"])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(&node.data)
+        .env("RUST_LOG", "info");
     if let Some(http) = node.http {
         command.args(["--http-addr", &http.to_string()]);
     }
@@ -135,33 +143,6 @@ async fn await_views(http: SocketAddr, position: u64) -> serde_json::Value {
     }
 }
 
-/// Sends `envelope` until it is answered other than UNAVAILABLE, resending
-/// the same command id after a timeout: the producer's side of
-/// exactly-once.
-async fn send_until_answered(
-    client: &async_nats::Client,
-    envelope: &pb::CommandEnvelope,
-) -> pb::CommandResult {
-    let bytes: bytes::Bytes = envelope.encode_to_vec().into();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        let attempt = tokio::time::timeout(
-            Duration::from_secs(4),
-            client.request("tepai.cmd.submit", bytes.clone()),
-        )
-        .await;
-        if let Ok(Ok(reply)) = attempt {
-            let result = pb::CommandResult::decode(reply.payload).unwrap();
-            let unavailable = matches!(&result.outcome, Some(pb::command_result::Outcome::Rejected(r)) if r.code() == pb::RejectCode::Unavailable);
-            if !unavailable {
-                return result;
-            }
-        }
-        assert!(Instant::now() < deadline, "command never answered");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A status query over NATS, resent after a timeout (a request may have
 /// gone to a node just killed); up to 20 s.
 async fn query_status(client: &async_nats::Client) -> pb::Status {
@@ -203,40 +184,6 @@ async fn query_instances(client: &async_nats::Client) -> usize {
     ids.len()
 }
 
-/// Producers sending one registration after another, each resent until
-/// answered, until `stop`; every answer goes into `answers`.
-fn producers(
-    client: &async_nats::Client,
-    count: usize,
-    stop: &Arc<AtomicBool>,
-    answers: &Answers,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    (0..count)
-        .map(|_| {
-            let (client, stop, answers) = (client.clone(), stop.clone(), answers.clone());
-            tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    let command = register(&id(), "王磊", HOHHOT);
-                    let result = send_until_answered(&client, &envelope(command)).await;
-                    answers.lock().unwrap().push(result);
-                }
-            })
-        })
-        .collect()
-}
-
-type Answers = Arc<Mutex<Vec<pb::CommandResult>>>;
-
-/// Waits (up to 30 s) until `more` answers beyond those there now.
-async fn await_progress(answers: &Answers, more: usize, what: &str) {
-    let from = answers.lock().unwrap().len();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while answers.lock().unwrap().len() < from + more {
-        assert!(Instant::now() < deadline, "commands stalled {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn view_digests(data: &Path) -> Vec<tepai::projection::digest::TableDigest> {
     let live = tepai::projection::ViewsDir::new(data)
         .live()
@@ -248,24 +195,109 @@ fn view_digests(data: &Path) -> Vec<tepai::projection::digest::TableDigest> {
     tepai::projection::digest::digests(&conn).unwrap()
 }
 
+/// The node holding the writer's lease.
+async fn lease_holder(js: &async_nats::jetstream::Context) -> String {
+    let bucket = lease::open_bucket(js, 3).await.unwrap();
+    let value = bucket.get(lease::LEASE_KEY).await.unwrap().unwrap();
+    serde_json::from_slice::<lease::LeaseValue>(&value)
+        .unwrap()
+        .holder
+}
+
+/// Waits (up to 30 s) until `log` says its command node stands by.
+async fn await_standing_by(log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("standing by for the writer's lease")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} never stood by",
+            log.display()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (up to 30 s) until the store in `data` holds `position` events.
+async fn await_store(data: &Path, position: u64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let head = tepai::store::StoreReader::open(&store_path(data))
+            .and_then(|r| r.head())
+            .map(|h| h.position);
+        if matches!(head, Ok(p) if p == position) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} stuck at {head:?}, want {position}",
+            data.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A store a command node moved aside when it came back diverged from the
+/// stream (an event it committed but JetStream never took) holds no event
+/// of an acknowledged command beyond what the stream holds.
+fn assert_diverged_unacknowledged(
+    data: &Path,
+    in_stream: &HashSet<String>,
+    acked: &[(String, pb::CommandResult)],
+) {
+    let acknowledged: HashSet<&str> = acked
+        .iter()
+        .flat_map(|(_, answer)| accepted(answer).iter().map(|e| e.event_id.as_str()))
+        .collect();
+    for entry in std::fs::read_dir(data).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("events.db.diverged-")
+            || name.contains("-wal")
+            || name.contains("-shm")
+        {
+            continue;
+        }
+        let events = tepai::store::StoreReader::open(&path)
+            .unwrap()
+            .read_from(0, usize::MAX)
+            .unwrap();
+        for event in events {
+            let id = event.event_id.to_string();
+            assert!(
+                in_stream.contains(&id) || !acknowledged.contains(id.as_str()),
+                "{name} holds acknowledged event {id} the stream lacks"
+            );
+        }
+        eprintln!("{} moved aside: {name}", data.display());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replicated_cluster_loses_a_nats_server_and_a_query_node_and_verifies_clean() {
+async fn a_replicated_cluster_loses_its_writer_a_nats_server_and_a_query_node_and_verifies_clean() {
     let mut cluster = NatsCluster::start();
     let urls = cluster.urls();
     let dir = tempfile::tempdir().unwrap();
-    let log = Log(dir.path().join("nodes.log"));
+    let logs = Logs(
+        ["a", "b", "queries"]
+            .map(|n| dir.path().join(format!("{n}.log")))
+            .to_vec(),
+    );
     let node = |name: &str, http: bool| NodeDir {
         data: dir.path().join(name),
         http: http.then(|| SocketAddr::from(([127, 0, 0, 1], reserved_port()))),
     };
-    let command_dir = node("command", false);
-    let query_dirs = [node("q1", true), node("q2", true), node("q3", true)];
-    // The command node talks to server 0, which dies: an acknowledged
-    // command must outlive the server that took it. It finds the others
-    // from the cluster's gossip.
-    let command_url = cluster.url(0);
-    let mut command = spawn("command", &command_url, &command_dir, &log.0);
-    // The test's own client avoids server 0.
+    let names = ["a", "b"];
+    let command_dirs = names.map(|n| node(n, false));
+    let query_dirs = [node("q1", true), node("q2", true)];
+    let spawn_command = |i: usize| {
+        let extra = ["--failover", "--lease-ms", "1500", "--node-id", names[i]];
+        spawn("command", &urls, &command_dirs[i], &logs.0[i], &extra)
+    };
+    let spawn_query = |q: &NodeDir| spawn("query", &urls, q, &logs.0[2], &[]);
+    // The test's own client avoids server 0, which dies.
     let client = tepai::bus::connect(
         &tepai::config::NatsOptions::plain(format!("{},{}", cluster.url(1), cluster.url(2))),
         "test",
@@ -273,32 +305,29 @@ async fn a_replicated_cluster_loses_a_nats_server_and_a_query_node_and_verifies_
     .await
     .unwrap();
     let js = async_nats::jetstream::new(client.clone());
-    // The command node owns the stream: the query nodes start once it is
-    // made, as in the compose set-up.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while js.get_stream("TEPAI_EVENTS").await.is_err() {
-        assert!(Instant::now() < deadline, "the command node made no stream");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut queries: Vec<Proc> = query_dirs[..2]
-        .iter()
-        .map(|q| spawn("query", &urls, q, &log.0))
-        .collect();
-    for q in &query_dirs[..2] {
+    // a writes (it makes the stream); b then stands by, following it.
+    let mut commands = vec![spawn_command(0)];
+    first_accepted(&client).await;
+    commands.push(spawn_command(1));
+    await_standing_by(&logs.0[1]).await;
+    let mut queries: Vec<Proc> = query_dirs.iter().map(spawn_query).collect();
+    for q in &query_dirs {
         http_status(q.http.unwrap()).await;
     }
-    let answers = Answers::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let running = producers(&client, 4, &stop, &answers);
-    await_progress(&answers, 20, "before any fault").await;
+    let acked = Acked::default();
+    let stop = CancellationToken::new();
+    let running = producers(&client, 4, &stop, &acked);
+    await_acks(&acked, 20).await;
 
     let stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
     assert_eq!(stream.cached_info().config.num_replicas, 3);
     // Each query node its own durable consumer, which JetStream (2.9)
-    // removes once its node has been gone for an hour.
+    // removes once its node has been gone for an hour. (The command nodes'
+    // followers read through ephemeral consumers.)
     let consumers: Vec<_> = stream
         .consumers()
         .map(|c| c.unwrap())
+        .filter(|c| std::future::ready(c.config.durable_name.is_some()))
         .collect::<Vec<_>>()
         .await;
     assert_eq!(consumers.len(), 2, "{consumers:?}");
@@ -315,10 +344,20 @@ async fn a_replicated_cluster_loses_a_nats_server_and_a_query_node_and_verifies_
     }
     assert_eq!(query_instances(&client).await, 2, "both query nodes serve");
 
+    // The writer dies under load: the standby takes the lease and serves.
+    let holder = lease_holder(&js).await;
+    let writer = names.iter().position(|n| *n == holder).unwrap();
+    commands[writer].kill();
+    first_accepted(&client).await;
+    assert_eq!(lease_holder(&js).await, names[1 - writer]);
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 20).await;
+
     // A NATS server dies: commands and queries go on.
     cluster.kill(0);
     query_status(&client).await;
-    await_progress(&answers, 20, "with a NATS server down").await;
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 20).await;
     query_status(&client).await;
     cluster.restart(0);
 
@@ -334,64 +373,71 @@ async fn a_replicated_cluster_loses_a_nats_server_and_a_query_node_and_verifies_
     for _ in 0..10 {
         query_status(&client).await;
     }
-    await_progress(&answers, 20, "with a query node down").await;
-
-    stop.store(true, Ordering::Relaxed);
+    let now = acked.lock().unwrap().len();
+    await_acks(&acked, now + 20).await;
+    stop.cancel();
     for producer in running {
         producer.await.unwrap();
     }
-    let answers = std::mem::take(&mut *answers.lock().unwrap());
-    let mut positions: Vec<u64> = answers
-        .iter()
-        .flat_map(|r| accepted(r).iter().map(|w| w.global_position))
-        .collect();
-    positions.sort_unstable();
-    let head = positions.len() as u64;
-    assert_eq!(
-        positions,
-        (1..=head).collect::<Vec<_>>(),
-        "every command accepted once, positions gap-free"
-    );
 
-    // A query node started late catches up from the stream alone.
-    queries.push(spawn("query", &urls, &query_dirs[2], &log.0));
-    let late = await_views(query_dirs[2].http.unwrap(), head).await;
-    assert_eq!(number(&late["projections"][0]["lag"]), Some(0), "{late}");
-    await_views(query_dirs[1].http.unwrap(), head).await;
-    assert_eq!(
-        view_digests(&query_dirs[1].data),
-        view_digests(&query_dirs[2].data)
-    );
-
-    // Everything stops and starts again, NATS included; the dead query
-    // node catches up, and every node verifies clean.
-    command.stop();
-    for query in &mut queries[1..] {
-        query.stop();
-    }
+    // Everything stops and starts again, NATS included: the writer first,
+    // then the node killed earlier, which stands by; the dead query node
+    // catches up.
+    commands[1 - writer].stop();
+    queries[1].stop();
     cluster.restart_all();
-    let mut command = spawn("command", &command_url, &command_dir, &log.0);
-    let mut queries: Vec<Proc> = query_dirs
-        .iter()
-        .map(|q| spawn("query", &urls, q, &log.0))
-        .collect();
+    let mut commands = vec![spawn_command(1 - writer)];
+    first_accepted(&client).await;
+    // Its log is emptied: it stood by once already, before it wrote.
+    let killed_log = &logs.0[writer];
+    std::fs::write(killed_log, "").unwrap();
+    commands.push(spawn_command(writer));
+    await_standing_by(killed_log).await;
+    let mut queries: Vec<Proc> = query_dirs.iter().map(spawn_query).collect();
+    let mut acked = acked.lock().unwrap().clone();
     for _ in 0..5 {
-        let result = send_until_answered(&client, &envelope(register(&id(), "李娜", BAOTOU))).await;
-        assert!(!accepted(&result).is_empty());
+        let envelope = envelope(register(&id(), "李娜", BAOTOU));
+        let answer = send_until_answered(&client, &envelope).await;
+        assert_eq!(accepted_events(&answer), 1, "{answer:?}");
+        acked.push((envelope.command_id, answer));
     }
-    let head = head + 5;
+    // Both query nodes apply it all, the one killed too.
+    let head = tepai::bus::follower::stream_last_sequence(&js)
+        .await
+        .unwrap();
     for q in &query_dirs {
         await_views(q.http.unwrap(), head).await;
     }
-    command.stop();
+    // Every acknowledged command once in the stream, the writer's store
+    // and the views.
+    assert_history(
+        &client,
+        &command_dirs[1 - writer].data,
+        &query_dirs[0].data,
+        &acked,
+    )
+    .await;
+    // The standby holds every command but the last: it appends a
+    // command's events once the next one shows them complete. (Every
+    // command here writes one event.)
+    await_store(&command_dirs[writer].data, head - 1).await;
+    for command in &mut commands {
+        command.stop();
+    }
     for query in &mut queries {
         query.stop();
     }
+    // Both query nodes' views alike.
     let digests = view_digests(&query_dirs[0].data);
-    for q in &query_dirs[1..] {
-        assert_eq!(view_digests(&q.data), digests);
+    assert_eq!(view_digests(&query_dirs[1].data), digests);
+    let in_stream: HashSet<String> = stream_event_ids(&client, head as usize)
+        .await
+        .into_iter()
+        .collect();
+    for c in &command_dirs {
+        assert_diverged_unacknowledged(&c.data, &in_stream, &acked);
     }
-    for data in std::iter::once(&command_dir.data).chain(query_dirs.iter().map(|q| &q.data)) {
+    for data in command_dirs.iter().chain(&query_dirs).map(|n| &n.data) {
         let data = data.to_str().unwrap().to_owned();
         let (urls, dir) = (urls.clone(), data.clone());
         let (code, stdout, stderr) = tokio::task::spawn_blocking(move || {
