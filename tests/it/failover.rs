@@ -115,6 +115,29 @@ async fn a_kept_lease_is_released_on_stop_and_reports_being_taken() {
 
 /// Commands that write one, several (a retirement ends posts) and no
 /// events (a rejection), through a command node; asserts some wrote events.
+/// A command node alone on `server`, with a client and its JetStream.
+async fn command_node(
+    server: &NatsServer,
+    dir: &std::path::Path,
+) -> (
+    crate::bus::Node,
+    async_nats::Client,
+    async_nats::jetstream::Context,
+) {
+    let node = start_roles(
+        server,
+        dir,
+        Roles {
+            command: true,
+            query: false,
+        },
+    )
+    .await;
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client.clone());
+    (node, client, js)
+}
+
 async fn some_history(client: &async_nats::Client) -> Vec<(String, pb::CommandResult)> {
     let station = id();
     let people: Vec<String> = (0..4).map(|_| id()).collect();
@@ -142,17 +165,7 @@ async fn a_standby_copies_the_writers_chain_and_command_log() {
     let server = NatsServer::start();
     let writer_dir = tempfile::tempdir().unwrap();
     let standby_dir = tempfile::tempdir().unwrap();
-    let node = start_roles(
-        &server,
-        writer_dir.path(),
-        Roles {
-            command: true,
-            query: false,
-        },
-    )
-    .await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (node, client, js) = command_node(&server, writer_dir.path()).await;
     let first = some_history(&client).await;
 
     // The standby starts part way and follows what comes after.
@@ -201,17 +214,7 @@ async fn a_standby_copies_the_writers_chain_and_command_log() {
 async fn a_standby_refuses_a_store_or_a_stream_that_is_not_the_writers_history() {
     let server = NatsServer::start();
     let writer_dir = tempfile::tempdir().unwrap();
-    let node = start_roles(
-        &server,
-        writer_dir.path(),
-        Roles {
-            command: true,
-            query: false,
-        },
-    )
-    .await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (node, client, js) = command_node(&server, writer_dir.path()).await;
     some_history(&client).await;
     node.stop().await;
 
@@ -453,17 +456,7 @@ async fn a_paused_writer_is_deposed_and_fenced_and_adds_nothing_to_the_stream() 
 async fn a_publish_on_a_stale_idea_of_the_stream_is_refused() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let node = start_roles(
-        &server,
-        dir.path(),
-        Roles {
-            command: true,
-            query: false,
-        },
-    )
-    .await;
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let (node, client, js) = command_node(&server, dir.path()).await;
     some_history(&client).await;
     node.stop().await;
     let reader = tepai::store::StoreReader::open(&store_path(dir.path())).unwrap();
