@@ -348,7 +348,8 @@ async fn a_replicated_cluster_loses_its_writer_a_nats_server_and_a_query_node_an
     let holder = lease_holder(&js).await;
     let writer = names.iter().position(|n| *n == holder).unwrap();
     commands[writer].kill();
-    first_accepted(&client).await;
+    let failover = first_accepted(&client).await;
+    eprintln!("failover on three servers, replicas 3: {failover:?}");
     assert_eq!(lease_holder(&js).await, names[1 - writer]);
     let now = acked.lock().unwrap().len();
     await_acks(&acked, now + 20).await;

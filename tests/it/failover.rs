@@ -12,7 +12,6 @@ use tepai::wire::pb;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::start_roles;
-use crate::nats_cluster::NatsCluster;
 use crate::nats_server::NatsServer;
 use crate::support::*;
 
@@ -275,16 +274,6 @@ struct Node {
 
 impl Node {
     fn spawn(role: &str, nats_url: &str, dir: &std::path::Path, name: &str) -> Self {
-        Self::spawn_with(role, nats_url, dir, name, &[])
-    }
-
-    fn spawn_with(
-        role: &str,
-        nats_url: &str,
-        dir: &std::path::Path,
-        name: &str,
-        extra: &[&str],
-    ) -> Self {
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
@@ -296,7 +285,6 @@ impl Node {
                 "--stream-ack-timeout-ms",
                 "2000",
             ])
-            .args(extra)
             .args(["--http-addr", "127.0.0.1:0", "--data-dir"])
             .arg(dir.join(name))
             .env("RUST_LOG", "info")
@@ -473,51 +461,4 @@ async fn a_publish_on_a_stale_idea_of_the_stream_is_refused() {
         "{refused}"
     );
     assert_eq!(follower::stream_last_sequence(&js).await.unwrap(), last);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_a_replicated_cluster_the_standby_takes_over_from_a_killed_writer() {
-    let cluster = NatsCluster::start();
-    let urls = cluster.urls();
-    let dir = tempfile::tempdir().unwrap();
-    let replicated = ["--stream-replicas", "3"];
-    let client = tepai::bus::connect(&tepai::config::NatsOptions::plain(urls.clone()), "test")
-        .await
-        .unwrap();
-    let mut a = Node::spawn_with("command", &urls, dir.path(), "a", &replicated);
-    first_accepted(&client).await;
-    let b = Node::spawn_with("command", &urls, dir.path(), "b", &replicated);
-    let query = Node::spawn_with("query", &urls, dir.path(), "q", &replicated);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !b.log_text().contains("standing by") {
-        assert!(tokio::time::Instant::now() < deadline, "b never stood by");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let acked: Acked = Default::default();
-    let stop = CancellationToken::new();
-    let running = producers(&client, 4, &stop, &acked);
-    await_acks(&acked, 50).await;
-    a.kill();
-    let failover = first_accepted(&client).await;
-    eprintln!("failover on three servers, replicas 3: {failover:?}");
-    let now = acked.lock().unwrap().len();
-    await_acks(&acked, now + 50).await;
-    stop.cancel();
-    for producer in running {
-        producer.await.unwrap();
-    }
-    let js = async_nats::jetstream::new(client.clone());
-    let lease = lease::open_bucket(&js, 3).await.unwrap();
-    let holder = lease.get(lease::LEASE_KEY).await.unwrap().unwrap();
-    let holder: lease::LeaseValue = serde_json::from_slice(&holder).unwrap();
-    assert_eq!(holder.holder, "b");
-    let acked = acked.lock().unwrap().clone();
-    assert_history(
-        &client,
-        &dir.path().join("b"),
-        &dir.path().join("q"),
-        &acked,
-    )
-    .await;
-    drop((query, b));
 }
