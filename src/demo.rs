@@ -7,10 +7,102 @@
 // The data set reads best as tables of tuples.
 #![allow(clippy::type_complexity)]
 
+use prost::Message;
+
+use crate::bus::{self, BusError};
+use crate::config::NatsOptions;
 use crate::wire::pb::{self, command_envelope::Command as C};
 
 const HOHHOT: &str = "150100";
 const BAOTOU: &str = "150200";
+
+/// Loads the demo data set through the command path, printing each answer,
+/// then prints the assignments and the city matrix once the views have
+/// caught up (or after ten seconds).
+pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusError> {
+    let client = bus::connect(nats, "tepai-demo").await?;
+    // With authorization on, the demo speaks as the administrator.
+    let subject = if authorization {
+        bus::command_service::actor_submit_subject(crate::domain::ADMIN)
+    } else {
+        bus::SUBMIT_SUBJECT.to_owned()
+    };
+    println!("Loading the demo data set through {subject}:");
+    let mut head = 0;
+    for (envelope, note) in commands() {
+        let reply = client
+            .request(subject.clone(), envelope.encode_to_vec().into())
+            .await
+            .map_err(BusError::nats)?;
+        let result = pb::CommandResult::decode(reply.payload).map_err(BusError::nats)?;
+        match result.outcome {
+            Some(pb::command_result::Outcome::Accepted(a)) => {
+                let positions: Vec<String> = a
+                    .events
+                    .iter()
+                    .map(|e| e.global_position.to_string())
+                    .collect();
+                head = a
+                    .events
+                    .iter()
+                    .map(|e| e.global_position)
+                    .fold(head, u64::max);
+                println!("  accepted  {note} (positions {})", positions.join(", "));
+            }
+            Some(pb::command_result::Outcome::Rejected(r)) => {
+                println!(
+                    "  rejected  {note}\n            {} {}: {}",
+                    r.code().as_str_name(),
+                    r.rule,
+                    r.message
+                );
+            }
+            None => println!("  no outcome for {note}"),
+        }
+    }
+
+    // Show the views once they have caught up with what was written.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = client
+            .request(
+                "tepai.query.status",
+                pb::StatusQuery {}.encode_to_vec().into(),
+            )
+            .await
+            .map_err(BusError::nats)?;
+        let status = pb::Status::decode(reply.payload).map_err(BusError::nats)?;
+        if status.projections.iter().all(|p| p.checkpoint >= head)
+            || tokio::time::Instant::now() > deadline
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let query = pb::AssignmentsQuery {
+        page_size: 500,
+        ..Default::default()
+    };
+    let reply = client
+        .request("tepai.query.assignments", query.encode_to_vec().into())
+        .await
+        .map_err(BusError::nats)?;
+    let page = pb::AssignmentsPage::decode(reply.payload).map_err(BusError::nats)?;
+    println!("\nAssignments today:");
+    crate::cli::query::print_assignments_table(&page);
+    let reply = client
+        .request(
+            "tepai.query.city_matrix",
+            pb::CityMatrixQuery::default().encode_to_vec().into(),
+        )
+        .await
+        .map_err(BusError::nats)?;
+    let matrix = pb::CityMatrix::decode(reply.payload).map_err(BusError::nats)?;
+    println!("\nCity matrix (home city × city served; posts/hours per month/service minutes this month):");
+    crate::cli::query::print_city_matrix(&matrix);
+    println!();
+    Ok(())
+}
 
 /// A fixed, readable UUID: `kind` picks the family, `n` the member.
 fn uid(kind: u16, n: u16) -> String {

@@ -4,14 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use prost::Message;
 use tokio_util::sync::CancellationToken;
 
 use tepai::app::{self, NodeConfig, Roles};
 use tepai::config::{AuthOptions, ClusterOptions, NatsOptions, NodeOptions, PolicyOptions};
 use tepai::limits::Limits;
 use tepai::telemetry::{self, LogFormat};
-use tepai::wire::pb;
 
 /// tepai (特派): the system of record for science and technology
 /// commissioners in the Hohhot–Baotou region.
@@ -203,7 +201,7 @@ async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<Ex
     };
     if let Some(started) = started {
         if demo {
-            if let Err(error) = load_demo(&nats, auth.authorization).await {
+            if let Err(error) = tepai::demo::load(&nats, auth.authorization).await {
                 tracing::error!(%error, "demo data set could not be loaded");
             }
         }
@@ -217,86 +215,4 @@ async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<Ex
     node_task.await.context("the node task panicked")??;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
-}
-
-async fn load_demo(nats: &NatsOptions, authorization: bool) -> anyhow::Result<()> {
-    let client = tepai::bus::connect(nats, "tepai-demo").await?;
-    // With authorization on, the demo speaks as the administrator.
-    let subject = if authorization {
-        tepai::bus::command_service::actor_submit_subject(tepai::domain::ADMIN)
-    } else {
-        tepai::bus::SUBMIT_SUBJECT.to_owned()
-    };
-    println!("Loading the demo data set through {subject}:");
-    let mut head = 0;
-    for (envelope, note) in tepai::demo::commands() {
-        let reply = client
-            .request(subject.clone(), envelope.encode_to_vec().into())
-            .await
-            .context("sending a demo command")?;
-        let result = pb::CommandResult::decode(reply.payload).context("decoding the answer")?;
-        match result.outcome {
-            Some(pb::command_result::Outcome::Accepted(a)) => {
-                let positions: Vec<String> = a
-                    .events
-                    .iter()
-                    .map(|e| e.global_position.to_string())
-                    .collect();
-                head = a
-                    .events
-                    .iter()
-                    .map(|e| e.global_position)
-                    .fold(head, u64::max);
-                println!("  accepted  {note} (positions {})", positions.join(", "));
-            }
-            Some(pb::command_result::Outcome::Rejected(r)) => {
-                println!(
-                    "  rejected  {note}\n            {} {}: {}",
-                    r.code().as_str_name(),
-                    r.rule,
-                    r.message
-                );
-            }
-            None => println!("  no outcome for {note}"),
-        }
-    }
-
-    // Show the views once they have caught up with what was written.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let reply = client
-            .request(
-                "tepai.query.status",
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await?;
-        let status = pb::Status::decode(reply.payload)?;
-        if status.projections.iter().all(|p| p.checkpoint >= head)
-            || tokio::time::Instant::now() > deadline
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let query = pb::AssignmentsQuery {
-        page_size: 500,
-        ..Default::default()
-    };
-    let reply = client
-        .request("tepai.query.assignments", query.encode_to_vec().into())
-        .await?;
-    let page = pb::AssignmentsPage::decode(reply.payload)?;
-    println!("\nAssignments today:");
-    tepai::cli::query::print_assignments_table(&page);
-    let reply = client
-        .request(
-            "tepai.query.city_matrix",
-            pb::CityMatrixQuery::default().encode_to_vec().into(),
-        )
-        .await?;
-    let matrix = pb::CityMatrix::decode(reply.payload)?;
-    println!("\nCity matrix (home city × city served; posts/hours per month/service minutes this month):");
-    tepai::cli::query::print_city_matrix(&matrix);
-    println!();
-    Ok(())
 }
