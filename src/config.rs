@@ -2,7 +2,7 @@
 //! defaults of SPEC.md.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::domain::{CityCode, Policy};
 
@@ -214,6 +214,39 @@ impl ClusterOptions {
     /// acknowledged is not in the history a standby takes over.
     pub fn awaits_stream_ack(&self) -> bool {
         self.await_stream_ack || self.stream_replicas > 1 || self.failover
+    }
+}
+
+/// The file in the data directory that keeps a node's generated id.
+const NODE_ID_FILE: &str = "node-id";
+
+/// This node's id: the configured one, else the one kept in `data_dir`,
+/// made (random) on first start. It names the node's JetStream consumer
+/// and its hold on the writer's lease, so it must stay the same across
+/// restarts on the same data.
+pub fn node_id(cluster: &ClusterOptions, data_dir: &Path) -> std::io::Result<String> {
+    if let Some(id) = &cluster.node_id {
+        return Ok(id.clone());
+    }
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_node_id(text.trim()).map_err(|reason| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {reason}", path.display()),
+            )
+        }),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut id = uuid::Uuid::new_v4().simple().to_string();
+            id.truncate(12);
+            // Written aside then renamed, so a crash leaves no half an id.
+            let fresh = path.with_extension("new");
+            std::fs::write(&fresh, format!("{id}\n"))?;
+            std::fs::rename(&fresh, &path)?;
+            tracing::info!(node_id = %id, "new node id");
+            Ok(id)
+        }
+        Err(error) => Err(error),
     }
 }
 

@@ -2,6 +2,7 @@
 //! publishes committed events to JetStream (the transactional outbox).
 
 pub mod command_service;
+pub mod failover;
 pub mod follower;
 pub mod lease;
 pub mod projector;
@@ -90,6 +91,41 @@ pub enum BusError {
 impl BusError {
     pub(crate) fn nats(error: impl std::fmt::Display) -> Self {
         BusError::Nats(error.to_string())
+    }
+}
+
+/// Attempts at opening a part that talks to JetStream.
+const OPEN_ATTEMPTS: u32 = 6;
+
+/// Opens a part that needs JetStream, trying again after a NATS error: a
+/// cluster that has just restarted may leave an API call unanswered while
+/// it elects its streams' and consumers' leaders. Other errors, the last
+/// attempt's, or a shutdown end it.
+pub async fn settling<T, F, Fut>(
+    what: &'static str,
+    shutdown: &tokio_util::sync::CancellationToken,
+    mut open: F,
+) -> Result<T, BusError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BusError>>,
+{
+    let mut delay = std::time::Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match open().await {
+            Ok(part) => return Ok(part),
+            Err(error @ BusError::Nats(_)) if attempt < OPEN_ATTEMPTS => {
+                tracing::warn!(%error, what, attempt, "JetStream not ready; trying again");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Err(error),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 

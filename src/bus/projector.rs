@@ -47,6 +47,41 @@ pub struct Projector {
     progress: watch::Sender<ProjectorProgress>,
 }
 
+/// Views this far behind the stream are catching up, not just following.
+const CATCH_UP_LAG: u64 = 1000;
+
+/// Logs the views' progress while they catch up with the stream (a new
+/// query node starts from nothing), at most every two seconds, and once
+/// when they have caught up.
+pub fn log_catch_up(mut progress: watch::Receiver<ProjectorProgress>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut catching_up = false;
+        let mut logged: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                changed = progress.changed() => if changed.is_err() { break },
+            }
+            let p = *progress.borrow_and_update();
+            let lag = p.stream_last.saturating_sub(p.checkpoint);
+            if lag >= CATCH_UP_LAG && logged.is_none_or(|at| at.elapsed() >= Duration::from_secs(2))
+            {
+                tracing::info!(
+                    checkpoint = p.checkpoint,
+                    stream_last = p.stream_last,
+                    lag,
+                    "views catching up with the stream"
+                );
+                catching_up = true;
+                logged = Some(tokio::time::Instant::now());
+            } else if lag == 0 && catching_up {
+                tracing::info!(checkpoint = p.checkpoint, "views caught up with the stream");
+                catching_up = false;
+            }
+        }
+    });
+}
+
 impl std::fmt::Debug for Projector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Projector")

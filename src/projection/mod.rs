@@ -13,6 +13,7 @@
 mod apply;
 pub mod digest;
 mod generation;
+pub mod live;
 mod query;
 mod schema;
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! [`EventStore::verify_chain`].
 
 pub mod chain;
+pub mod checkpointer;
 pub mod migrations;
 
 #[cfg(test)]
