@@ -217,9 +217,6 @@ impl ClusterOptions {
     }
 }
 
-/// The file in the data directory that keeps a node's generated id.
-const NODE_ID_FILE: &str = "node-id";
-
 /// This node's id: the configured one, else the one kept in `data_dir`,
 /// made (random) on first start. It names the node's JetStream consumer
 /// and its hold on the writer's lease, so it must stay the same across
@@ -262,3 +259,6 @@ pub fn parse_node_id(value: &str) -> Result<String, String> {
         Err("1 to 32 of A-Z, a-z, 0-9, '-', '_'".into())
     }
 }
+
+/// The file in the data directory that keeps a node's generated id.
+const NODE_ID_FILE: &str = "node-id";

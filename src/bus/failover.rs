@@ -55,8 +55,15 @@ pub trait WritingRole: Sized + Send {
     fn stop(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
-/// How often a standby looks at the writer's lease.
-const LEASE_LOOK_EVERY: Duration = Duration::from_millis(250);
+/// A store that diverges from the stream could not be moved aside.
+#[derive(Debug, thiserror::Error)]
+#[error("moving the diverged event store {path} aside: {source}")]
+pub struct QuarantineError {
+    /// The store that diverges.
+    pub path: PathBuf,
+    /// Why it could not be moved.
+    pub source: std::io::Error,
+}
 
 /// Runs the failover loop until `shutdown`. `start` starts the writing
 /// role once this node holds the lease and has caught up; its error ends
@@ -169,15 +176,8 @@ where
     }
 }
 
-/// A store that diverges from the stream could not be moved aside.
-#[derive(Debug, thiserror::Error)]
-#[error("moving the diverged event store {path} aside: {source}")]
-pub struct QuarantineError {
-    /// The store that diverges.
-    pub path: PathBuf,
-    /// Why it could not be moved.
-    pub source: std::io::Error,
-}
+/// How often a standby looks at the writer's lease.
+const LEASE_LOOK_EVERY: Duration = Duration::from_millis(250);
 
 enum StandByError {
     Bus(BusError),
