@@ -14,6 +14,7 @@ mod cluster;
 mod crash;
 mod failover;
 mod faults;
+mod golden;
 mod hostile;
 mod http_client;
 mod nats_cluster;
