@@ -10,10 +10,9 @@ use anyhow::{bail, Context};
 use prost::Message as _;
 use uuid::Uuid;
 
-use super::ndjson::{
-    decode_for_display, hex_encode, is_broken_pipe, open_reader, scan_range, EventJson,
-};
+use super::read::{decode_for_display, is_broken_pipe, open_reader, scan_range, EventJson};
 use crate::config::NodeOptions;
+use crate::store::chain::hash_to_hex;
 use crate::store::{Position, StoreReader, StoredEvent};
 use crate::wire::pb::{self, event_envelope::Event as PbEvent};
 
@@ -102,7 +101,7 @@ impl InspectedEvent {
             event_id: stored.event_id.hyphenated().to_string(),
             recorded_at_rfc3339: rfc3339(stored.recorded_at),
             recorded_at: stored.recorded_at,
-            hash: hex_encode(&stored.hash),
+            hash: hash_to_hex(&stored.hash),
             stream_id: stored.stream_id,
             stream_version: stored.stream_version,
             event_type: stored.event_type,

@@ -7,6 +7,7 @@
 pub mod inspect;
 pub mod ndjson;
 pub mod progress;
+pub mod read;
 pub mod rebuild;
 pub mod republish;
 pub mod status;
