@@ -32,19 +32,6 @@ use crate::store::{
 use crate::wire;
 use crate::wire::pb;
 
-/// Events per `append` call, i.e. per transaction and fsync: large enough
-/// that the fsyncs do not dominate, small enough that a refused line throws
-/// away little work.
-const BATCH_EVENTS: usize = 5_000;
-
-/// A batch is cut at a command boundary so a command's events and its
-/// command record commit together; only a command writing more than this
-/// many events (none does) forces a cut inside it.
-const MAX_BATCH_EVENTS: usize = 50_000;
-
-/// Progress goes to stderr after every this many events.
-const PROGRESS_EVERY: u64 = 100_000;
-
 /// `tepai ops export`: write the event history as NDJSON.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -82,29 +69,6 @@ pub struct ImportArgs {
     /// The export to read; `-` is stdin.
     #[arg(long, value_name = "PATH|-", default_value = "-")]
     pub file: String,
-}
-
-// ---- export ------------------------------------------------------------
-
-/// One exported line. Field order is part of the format: two exports of the
-/// same history are byte-identical.
-#[derive(serde::Serialize)]
-struct ExportLine<'a> {
-    position: Position,
-    event_id: String,
-    stream_id: &'a str,
-    stream_version: u64,
-    event_type: &'a str,
-    schema_version: u32,
-    correlation_id: &'a str,
-    causation_id: &'a str,
-    actor: &'a str,
-    recorded_at: i64,
-    hash: String,
-    payload: String,
-    event: Option<EventJson<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    event_error: Option<String>,
 }
 
 /// Writes positions `--from..=--to` as NDJSON.
@@ -152,6 +116,96 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Loads an export into an empty store, checking positions and hashes line
+/// by line, and prints the count and the head hash.
+pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
+    // Open the input first: a mistyped file name must not leave a new,
+    // empty store behind.
+    let input: Box<dyn BufRead> = if args.file == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let file = File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
+        Box::new(BufReader::new(file))
+    };
+    let path = args.node.store_path();
+    let mut store = EventStore::open(&path, StoreOptions::default())
+        .with_context(|| format!("opening the event store {}", path.display()))?;
+    let head = store.head();
+    if head.position != 0 {
+        bail!(
+            "refusing to import into {}: it already holds events up to position {} \
+             (head hash {}); import only into an empty store",
+            path.display(),
+            head.position,
+            hash_to_hex(&head.hash)
+        );
+    }
+
+    let mut importer = Importer::new(&mut store);
+    let outcome = importer.read_all(input);
+    let (imported, commands) = (importer.imported, importer.commands);
+    let head = store.head();
+    if let Err(error) = outcome {
+        // The cause first, then what it left behind.
+        if head.position == 0 {
+            bail!("{error:#}\nnothing was imported");
+        }
+        bail!(
+            "{error:#}\npositions 1..={} from earlier batches were imported and stay in {}; \
+             remove that store before importing again",
+            head.position,
+            path.display()
+        );
+    }
+    if imported == 0 {
+        println!("the file holds no events; nothing imported");
+    } else {
+        println!(
+            "imported {imported} events (positions 1..={}) and {commands} command results into {}",
+            head.position,
+            path.display()
+        );
+        println!("head hash {}", hash_to_hex(&head.hash));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Events per `append` call, i.e. per transaction and fsync: large enough
+/// that the fsyncs do not dominate, small enough that a refused line throws
+/// away little work.
+const BATCH_EVENTS: usize = 5_000;
+
+/// A batch is cut at a command boundary so a command's events and its
+/// command record commit together; only a command writing more than this
+/// many events (none does) forces a cut inside it.
+const MAX_BATCH_EVENTS: usize = 50_000;
+
+/// Progress goes to stderr after every this many events.
+const PROGRESS_EVERY: u64 = 100_000;
+
+// ---- export ------------------------------------------------------------
+
+/// One exported line. Field order is part of the format: two exports of the
+/// same history are byte-identical.
+#[derive(serde::Serialize)]
+struct ExportLine<'a> {
+    position: Position,
+    event_id: String,
+    stream_id: &'a str,
+    stream_version: u64,
+    event_type: &'a str,
+    schema_version: u32,
+    correlation_id: &'a str,
+    causation_id: &'a str,
+    actor: &'a str,
+    recorded_at: i64,
+    hash: String,
+    payload: String,
+    event: Option<EventJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_error: Option<String>,
 }
 
 /// Writes to `PATH.partial`, then renames it to `path`.
@@ -240,60 +294,6 @@ struct ImportLine {
     recorded_at: i64,
     hash: String,
     payload: String,
-}
-
-/// Loads an export into an empty store, checking positions and hashes line
-/// by line, and prints the count and the head hash.
-pub fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
-    // Open the input first: a mistyped file name must not leave a new,
-    // empty store behind.
-    let input: Box<dyn BufRead> = if args.file == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let file = File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
-        Box::new(BufReader::new(file))
-    };
-    let path = args.node.store_path();
-    let mut store = EventStore::open(&path, StoreOptions::default())
-        .with_context(|| format!("opening the event store {}", path.display()))?;
-    let head = store.head();
-    if head.position != 0 {
-        bail!(
-            "refusing to import into {}: it already holds events up to position {} \
-             (head hash {}); import only into an empty store",
-            path.display(),
-            head.position,
-            hash_to_hex(&head.hash)
-        );
-    }
-
-    let mut importer = Importer::new(&mut store);
-    let outcome = importer.read_all(input);
-    let (imported, commands) = (importer.imported, importer.commands);
-    let head = store.head();
-    if let Err(error) = outcome {
-        // The cause first, then what it left behind.
-        if head.position == 0 {
-            bail!("{error:#}\nnothing was imported");
-        }
-        bail!(
-            "{error:#}\npositions 1..={} from earlier batches were imported and stay in {}; \
-             remove that store before importing again",
-            head.position,
-            path.display()
-        );
-    }
-    if imported == 0 {
-        println!("the file holds no events; nothing imported");
-    } else {
-        println!(
-            "imported {imported} events (positions 1..={}) and {commands} command results into {}",
-            head.position,
-            path.display()
-        );
-        println!("head hash {}", hash_to_hex(&head.hash));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The events of one command seen so far: they become its command record.
@@ -511,6 +511,8 @@ impl<'s> Importer<'s> {
         Ok(())
     }
 }
+
+// ---- payload spelling --------------------------------------------------
 
 /// Standard base64 (RFC 4648 §4) with padding.
 fn base64_encode(bytes: &[u8]) -> String {
