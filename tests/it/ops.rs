@@ -487,7 +487,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_reports_the_store_relay_views_and_stream() {
+async fn status_reports_the_store_relay_views_stream_and_the_lease_holder() {
     let nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&nats, data.path()).await;
@@ -512,9 +512,48 @@ async fn status_reports_the_store_relay_views_and_stream() {
     assert_eq!(status["stream"]["messages"], head);
     assert_eq!(status["stream"]["last_position"], head);
     assert!(status["relay_position"].as_u64().unwrap() <= head);
+    assert!(
+        status["writer_lease"]["holder"].is_null(),
+        "a node without --failover makes no lease: {out}"
+    );
     let (code, out, _) = run_tepai(&["ops", "status", "--data-dir", &dir, "--nats-url", &url]);
     assert_eq!(code, 0);
     assert!(out.contains(&format!("store head        {head}")), "{out}");
+    assert!(out.contains("writer lease      none"), "{out}");
+
+    // A command node with --failover takes the lease: status names it.
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = tepai::bus::lease::open_bucket(&js, 1).await.unwrap();
+    let mut claimant = tepai::bus::lease::Claimant::new(kv, "node-b", Duration::from_secs(30));
+    let tepai::bus::lease::Claim::Taken(lease) = claimant.try_take().await.unwrap() else {
+        panic!("a free lease was not taken");
+    };
+    let status_json = || {
+        let (code, out, err) = run_tepai(&[
+            "ops",
+            "status",
+            "--json",
+            "--data-dir",
+            &dir,
+            "--nats-url",
+            &url,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let status = status_json();
+    assert_eq!(status["writer_lease"]["holder"], "node-b", "{status}");
+    assert_eq!(status["writer_lease"]["period_ms"], 30_000, "{status}");
+    assert!(
+        status["writer_lease"]["since_renewal_ms"].is_u64(),
+        "{status}"
+    );
+    let (_, out, _) = run_tepai(&["ops", "status", "--data-dir", &dir, "--nats-url", &url]);
+    assert!(out.contains("writer lease      node-b, renewed "), "{out}");
+
+    // Released on a clean stop: nobody holds it.
+    lease.release().await;
+    assert!(status_json()["writer_lease"]["holder"].is_null());
     node.stop().await;
 }
 
