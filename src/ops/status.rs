@@ -14,7 +14,7 @@ use crate::config::{NatsOptions, NodeOptions};
 use crate::projection::Views;
 use crate::store::StoreReader;
 
-/// Show positions, checkpoints, lag and the stream's state.
+/// Show positions, checkpoints, lag, the stream's state and the lease holder.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   tepai ops status
@@ -29,6 +29,94 @@ pub struct StatusArgs {
     /// How to reach NATS.
     #[command(flatten)]
     pub nats: NatsOptions,
+}
+
+/// Runs `tepai ops status`.
+pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let mut report = Report::default();
+    let store = args.node.store_path();
+    if store.exists() {
+        match StoreReader::open(&store).and_then(|r| r.head()) {
+            Ok(head) => report.store_head = Some(head.position),
+            Err(error) => report.problems.push(format!("event store: {error}")),
+        }
+        match Checkpoint::saved(&args.node.relay_path()) {
+            Ok(position) => report.relay_position = position,
+            Err(error) => report.problems.push(format!("relay checkpoint: {error}")),
+        }
+    }
+    let views = args.node.views_dir();
+    if views.path().exists() {
+        match views
+            .current()
+            .map_err(anyhow::Error::from)
+            .and_then(|p| Ok(Views::open(&p)?.checkpoint()?))
+        {
+            Ok(checkpoint) => report.views_checkpoint = Some(checkpoint),
+            Err(error) => report.problems.push(format!("views: {error:#}")),
+        }
+    }
+    match crate::bus::connect(&args.nats, "tepai-ops").await {
+        Ok(client) => {
+            let js = jetstream::new(client);
+            match stream_state(&js).await {
+                Ok(state) => report.stream = Some(state),
+                Err(error) => report
+                    .problems
+                    .push(format!("stream {EVENTS_STREAM}: {error:#}")),
+            }
+            match writer_lease(&js).await {
+                Ok(lease) => report.writer_lease = Some(lease),
+                Err(error) => report.problems.push(format!("writer lease: {error:#}")),
+            }
+        }
+        // The stream and the lease both live in NATS: one problem line,
+        // under the stream's name as before the lease was shown.
+        Err(error) => report
+            .problems
+            .push(format!("stream {EVENTS_STREAM}: {error:#}")),
+    }
+    let last = report
+        .store_head
+        .or(report.stream.as_ref().map(|s| s.last_position));
+    report.views_lag = match (last, report.views_checkpoint) {
+        (Some(last), Some(checkpoint)) => Some(last.saturating_sub(checkpoint)),
+        _ => None,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("store head        {}", show(report.store_head));
+        println!("relay position    {}", show(report.relay_position));
+        println!(
+            "views checkpoint  {}  (lag {})",
+            show(report.views_checkpoint),
+            show(report.views_lag)
+        );
+        match &report.stream {
+            Some(s) => {
+                println!(
+                    "stream            {} messages, sequences {}..={}, last position {}",
+                    s.messages, s.first_sequence, s.last_sequence, s.last_position
+                );
+                println!(
+                    "stream replicas   {} ({} current, leader {})",
+                    s.replicas,
+                    s.current_replicas,
+                    s.leader.as_deref().unwrap_or("-")
+                );
+            }
+            None => println!("stream            -"),
+        }
+        println!(
+            "writer lease      {}",
+            show_lease(report.writer_lease.as_ref())
+        );
+        for problem in &report.problems {
+            println!("problem           {problem}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -124,92 +212,4 @@ async fn stream_state(js: &jetstream::Context) -> anyhow::Result<StreamState> {
 
 fn show(value: Option<u64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| v.to_string())
-}
-
-/// Runs `tepai ops status`.
-pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let mut report = Report::default();
-    let store = args.node.store_path();
-    if store.exists() {
-        match StoreReader::open(&store).and_then(|r| r.head()) {
-            Ok(head) => report.store_head = Some(head.position),
-            Err(error) => report.problems.push(format!("event store: {error}")),
-        }
-        match Checkpoint::saved(&args.node.relay_path()) {
-            Ok(position) => report.relay_position = position,
-            Err(error) => report.problems.push(format!("relay checkpoint: {error}")),
-        }
-    }
-    let views = args.node.views_dir();
-    if views.path().exists() {
-        match views
-            .current()
-            .map_err(anyhow::Error::from)
-            .and_then(|p| Ok(Views::open(&p)?.checkpoint()?))
-        {
-            Ok(checkpoint) => report.views_checkpoint = Some(checkpoint),
-            Err(error) => report.problems.push(format!("views: {error:#}")),
-        }
-    }
-    match crate::bus::connect(&args.nats, "tepai-ops").await {
-        Ok(client) => {
-            let js = jetstream::new(client);
-            match stream_state(&js).await {
-                Ok(state) => report.stream = Some(state),
-                Err(error) => report
-                    .problems
-                    .push(format!("stream {EVENTS_STREAM}: {error:#}")),
-            }
-            match writer_lease(&js).await {
-                Ok(lease) => report.writer_lease = Some(lease),
-                Err(error) => report.problems.push(format!("writer lease: {error:#}")),
-            }
-        }
-        // The stream and the lease both live in NATS: one problem line,
-        // under the stream's name as before the lease was shown.
-        Err(error) => report
-            .problems
-            .push(format!("stream {EVENTS_STREAM}: {error:#}")),
-    }
-    let last = report
-        .store_head
-        .or(report.stream.as_ref().map(|s| s.last_position));
-    report.views_lag = match (last, report.views_checkpoint) {
-        (Some(last), Some(checkpoint)) => Some(last.saturating_sub(checkpoint)),
-        _ => None,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        println!("store head        {}", show(report.store_head));
-        println!("relay position    {}", show(report.relay_position));
-        println!(
-            "views checkpoint  {}  (lag {})",
-            show(report.views_checkpoint),
-            show(report.views_lag)
-        );
-        match &report.stream {
-            Some(s) => {
-                println!(
-                    "stream            {} messages, sequences {}..={}, last position {}",
-                    s.messages, s.first_sequence, s.last_sequence, s.last_position
-                );
-                println!(
-                    "stream replicas   {} ({} current, leader {})",
-                    s.replicas,
-                    s.current_replicas,
-                    s.leader.as_deref().unwrap_or("-")
-                );
-            }
-            None => println!("stream            -"),
-        }
-        println!(
-            "writer lease      {}",
-            show_lease(report.writer_lease.as_ref())
-        );
-        for problem in &report.problems {
-            println!("problem           {problem}");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

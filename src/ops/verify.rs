@@ -46,6 +46,49 @@ pub struct VerifyArgs {
     pub nats: NatsOptions,
 }
 
+/// Runs `tepai ops verify`.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let failed = |check: &'static str, error: anyhow::Error| Check {
+        check,
+        ok: false,
+        detail: format!("cannot check: {error:#}"),
+    };
+    let mut checks = Vec::new();
+    let has_store = args.node.store_path().exists();
+    if has_store {
+        checks.push(
+            tokio::task::block_in_place(|| chain(&args))
+                .unwrap_or_else(|e| failed("store chain", e)),
+        );
+    }
+    if !args.no_views {
+        checks.push(
+            tokio::task::block_in_place(|| views(&args)).unwrap_or_else(|e| failed("views", e)),
+        );
+    }
+    if !args.no_stream && has_store {
+        checks.push(stream(&args).await.unwrap_or_else(|e| failed("stream", e)));
+    }
+    let all_ok = checks.iter().all(|c| c.ok);
+    if args.json {
+        println!("{}", serde_json::json!({ "ok": all_ok, "checks": checks }));
+    } else {
+        for c in &checks {
+            println!(
+                "{:<12} {:<4} {}",
+                c.check,
+                if c.ok { "ok" } else { "FAIL" },
+                c.detail
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 #[derive(Debug, serde::Serialize)]
 struct Check {
     check: &'static str,
@@ -367,48 +410,5 @@ async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
         detail: format!(
             "{seen} events, the same events with the same hashes in the same order as the store"
         ),
-    })
-}
-
-/// Runs `tepai ops verify`.
-pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let failed = |check: &'static str, error: anyhow::Error| Check {
-        check,
-        ok: false,
-        detail: format!("cannot check: {error:#}"),
-    };
-    let mut checks = Vec::new();
-    let has_store = args.node.store_path().exists();
-    if has_store {
-        checks.push(
-            tokio::task::block_in_place(|| chain(&args))
-                .unwrap_or_else(|e| failed("store chain", e)),
-        );
-    }
-    if !args.no_views {
-        checks.push(
-            tokio::task::block_in_place(|| views(&args)).unwrap_or_else(|e| failed("views", e)),
-        );
-    }
-    if !args.no_stream && has_store {
-        checks.push(stream(&args).await.unwrap_or_else(|e| failed("stream", e)));
-    }
-    let all_ok = checks.iter().all(|c| c.ok);
-    if args.json {
-        println!("{}", serde_json::json!({ "ok": all_ok, "checks": checks }));
-    } else {
-        for c in &checks {
-            println!(
-                "{:<12} {:<4} {}",
-                c.check,
-                if c.ok { "ok" } else { "FAIL" },
-                c.detail
-            );
-        }
-    }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     })
 }
