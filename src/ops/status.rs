@@ -3,7 +3,7 @@
 //! which command node holds the writer's lease.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
 
@@ -119,6 +119,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// How long status waits for the lease's key.
+const LEASE_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Default, serde::Serialize)]
 struct StreamState {
     messages: u64,
@@ -157,7 +160,19 @@ struct Report {
 }
 
 async fn writer_lease(js: &jetstream::Context) -> anyhow::Result<WriterLease> {
-    let Some(held) = lease::holder(js).await? else {
+    // A NATS user that may not read the bucket (`tepai-query` in nats.conf)
+    // gets no answer at all rather than a refusal: wait briefly, not for
+    // the client's whole request timeout.
+    let held = tokio::time::timeout(LEASE_READ_TIMEOUT, lease::holder(js))
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "no answer within {} s; this NATS user may lack read access to the bucket {}",
+                LEASE_READ_TIMEOUT.as_secs(),
+                lease::LEASE_BUCKET
+            )
+        })??;
+    let Some(held) = held else {
         return Ok(WriterLease::default());
     };
     let now_ms = SystemTime::now()
