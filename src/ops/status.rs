@@ -70,8 +70,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
                 Err(error) => report.problems.push(format!("writer lease: {error:#}")),
             }
         }
-        // The stream and the lease both live in NATS: one problem line,
-        // under the stream's name as before the lease was shown.
+        // Both the stream and the lease need NATS: one problem line says
+        // it is out of reach.
         Err(error) => report
             .problems
             .push(format!("stream {EVENTS_STREAM}: {error:#}")),

@@ -290,7 +290,7 @@ fn difference(message: &StreamEvent, stored: Option<&StoredEvent>) -> Option<Str
         )
     } else {
         format!(
-            "{at}: the payload differs from the store's event in {}",
+            "{at}: the payload differs from the store's event; fields that differ: {}",
             differing.join(", ")
         )
     })

@@ -397,7 +397,8 @@ async fn verify_names_the_stream_message_whose_body_or_hash_differs_from_the_sto
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(
-            "stream message 4 (position 4): the payload differs from the store's event in event"
+            "stream message 4 (position 4): the payload differs from the store's event; \
+             fields that differ: event"
         ),
         "{out}"
     );
