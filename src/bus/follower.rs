@@ -90,7 +90,7 @@ pub async fn hash_in_stream(js: &jetstream::Context, sequence: u64) -> Result<[u
                  tepai); start the standby from a copy of the writer's store"
             ))
         })?;
-    crate::ops::ndjson::hex_decode_32(&text)
+    chain::hash_from_hex(&text)
         .map_err(|e| BusError::Follow(format!("stream message {sequence}: {HEADER_HASH}: {e}")))
 }
 
@@ -277,7 +277,7 @@ impl Follower {
         let hash = header(HEADER_HASH)
             .ok_or_else(|| BusError::Follow(format!("{at} has no {HEADER_HASH} header")))
             .and_then(|text| {
-                crate::ops::ndjson::hex_decode_32(&text)
+                chain::hash_from_hex(&text)
                     .map_err(|e| BusError::Follow(format!("{at}: {HEADER_HASH}: {e}")))
             })?;
         let event_type = header(HEADER_EVENT_TYPE)

@@ -78,6 +78,60 @@ pub async fn open_bucket(js: &jetstream::Context, replicas: usize) -> Result<kv:
     js.get_key_value(LEASE_BUCKET).await.map_err(BusError::nats)
 }
 
+/// The lease's holder as its key last showed it, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    /// The holder's node id.
+    pub holder: String,
+    /// The holder's lease period, in milliseconds.
+    pub period_ms: u64,
+    /// When the holder last took or renewed the lease: the NATS server's
+    /// time of that write, in Unix milliseconds.
+    pub renewed_at_ms: i64,
+}
+
+/// Who holds the writer's lease, read without creating or writing
+/// anything: `None` when the bucket or the key does not exist (no node
+/// runs with `--failover`) or the last holder released the lease. A
+/// holder that stopped renewing is still named; its `renewed_at_ms` tells.
+pub async fn holder(js: &jetstream::Context) -> Result<Option<LeaseHolder>, BusError> {
+    if let Err(error) = js.get_stream(format!("KV_{LEASE_BUCKET}")).await {
+        return match error.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(inner)
+                if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                Ok(None)
+            }
+            _ => Err(BusError::nats(error)),
+        };
+    }
+    let kv = js
+        .get_key_value(LEASE_BUCKET)
+        .await
+        .map_err(BusError::nats)?;
+    let Some(entry) = kv.entry(LEASE_KEY).await.map_err(BusError::nats)? else {
+        return Ok(None);
+    };
+    if entry.operation != kv::Operation::Put {
+        return Ok(None);
+    }
+    let value = LeaseValue::decode(&entry.value).ok_or_else(|| {
+        BusError::Nats(format!(
+            "the key {LEASE_KEY} of {LEASE_BUCKET} holds no lease: {:?}",
+            String::from_utf8_lossy(&entry.value)
+        ))
+    })?;
+    if value.holder.is_empty() {
+        return Ok(None);
+    }
+    let renewed_at_ms = entry.created.unix_timestamp_nanos() / 1_000_000;
+    Ok(Some(LeaseHolder {
+        holder: value.holder,
+        period_ms: value.period_ms,
+        renewed_at_ms: i64::try_from(renewed_at_ms).unwrap_or(i64::MAX),
+    }))
+}
+
 /// One node trying to take the lease, remembering what it last saw of
 /// the key and since when (on its own clock).
 #[derive(Debug)]

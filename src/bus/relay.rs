@@ -199,7 +199,7 @@ async fn publish(
         headers.insert(HEADER_POSITION, event.position.to_string().as_str());
         headers.insert(
             HEADER_HASH,
-            crate::ops::ndjson::hex_encode(&event.hash).as_str(),
+            crate::store::chain::hash_to_hex(&event.hash).as_str(),
         );
         headers.insert(
             HEADER_SCHEMA_VERSION,

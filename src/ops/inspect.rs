@@ -10,23 +10,15 @@ use anyhow::{bail, Context};
 use prost::Message as _;
 use uuid::Uuid;
 
-use super::ndjson::{
-    decode_for_display, hex_encode, is_broken_pipe, open_reader, scan_range, EventJson,
-};
+use super::read::{decode_for_display, is_broken_pipe, open_reader, scan_range, EventJson};
 use crate::config::NodeOptions;
+use crate::store::chain::hash_to_hex;
 use crate::store::{Position, StoreReader, StoredEvent};
 use crate::wire::pb::{self, event_envelope::Event as PbEvent};
-
-/// Exit code when the stream, position or command asked for does not
-/// exist, or the range asked for is not one inspect prints (as clap's usage errors).
-const EXIT_NOTHING_TO_SHOW: u8 = 2;
 
 /// Most events one `--position … --to …` prints; beyond that, `export` is
 /// the tool (it streams to a file and reports progress).
 pub const MAX_RANGE: u64 = 100_000;
-
-/// The region's clock (UTC+8), so times read as the operators' local time.
-const REGION_OFFSET_SECONDS: i32 = 8 * 3600;
 
 /// `tepai ops inspect`: print events as JSON.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,6 +60,27 @@ pub enum InspectOutput {
     Ndjson,
 }
 
+/// Prints what `args` asks for; exit 2 when it does not exist.
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    let mut out = BufWriter::new(io::stdout().lock());
+    let printed = print(&args, &mut out).and_then(|code| {
+        out.flush()?;
+        Ok(code)
+    });
+    match printed {
+        // `tepai ops inspect … | head` is a normal way to look: stop quietly.
+        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
+        other => other,
+    }
+}
+
+/// Exit code when the stream, position or command asked for does not
+/// exist, or the range asked for is not one inspect prints (as clap's usage errors).
+const EXIT_NOTHING_TO_SHOW: u8 = 2;
+
+/// The region's clock (UTC+8), so times read as the operators' local time.
+const REGION_OFFSET_SECONDS: i32 = 8 * 3600;
+
 /// An event as inspect shows it.
 #[derive(serde::Serialize)]
 struct InspectedEvent {
@@ -102,7 +115,7 @@ impl InspectedEvent {
             event_id: stored.event_id.hyphenated().to_string(),
             recorded_at_rfc3339: rfc3339(stored.recorded_at),
             recorded_at: stored.recorded_at,
-            hash: hex_encode(&stored.hash),
+            hash: hash_to_hex(&stored.hash),
             stream_id: stored.stream_id,
             stream_version: stored.stream_version,
             event_type: stored.event_type,
@@ -129,20 +142,6 @@ struct InspectedCommand {
     command_id: String,
     result: pb::CommandResult,
     events: Vec<InspectedEvent>,
-}
-
-/// Prints what `args` asks for; exit 2 when it does not exist.
-pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let mut out = BufWriter::new(io::stdout().lock());
-    let printed = print(&args, &mut out).and_then(|code| {
-        out.flush()?;
-        Ok(code)
-    });
-    match printed {
-        // `tepai ops inspect … | head` is a normal way to look: stop quietly.
-        Err(error) if is_broken_pipe(&error) => Ok(ExitCode::SUCCESS),
-        other => other,
-    }
 }
 
 fn print(args: &InspectArgs, out: &mut impl Write) -> anyhow::Result<ExitCode> {

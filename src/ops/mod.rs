@@ -7,6 +7,7 @@
 pub mod inspect;
 pub mod ndjson;
 pub mod progress;
+pub mod read;
 pub mod rebuild;
 pub mod republish;
 pub mod status;
@@ -17,7 +18,8 @@ use std::process::ExitCode;
 /// The replay tool's subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum OpsCommand {
-    /// Store head, relay position, views checkpoint and lag, the stream's state.
+    /// Store head, relay position, views checkpoint and lag, the stream's
+    /// state, who holds the writer's lease.
     Status(status::StatusArgs),
     /// Rebuild the views into a new file and swap it in while queries go on.
     Rebuild(rebuild::RebuildArgs),

@@ -1,6 +1,7 @@
 //! `tepai ops verify`: checks that the record is whole and that every copy
 //! of it agrees — the store's integrity chain and gap-free positions, the
-//! live views against a fresh rebuild, and JetStream against the store.
+//! live views against a fresh rebuild, and JetStream against the store
+//! (each message's position, event id, `Tepai-Hash` and payload).
 //! Exits 0 only when everything agrees.
 
 use std::process::ExitCode;
@@ -15,11 +16,11 @@ use rusqlite::{Connection, OpenFlags};
 use super::progress::Progress;
 use super::rebuild;
 use crate::bus::relay::Checkpoint;
-use crate::bus::EVENTS_STREAM;
+use crate::bus::{EVENTS_STREAM, HEADER_HASH};
 use crate::config::{NatsOptions, NodeOptions};
 use crate::projection::digest;
-use crate::store::StoreReader;
-use crate::wire::pb;
+use crate::store::{chain, StoreReader, StoredEvent};
+use crate::wire::{self, pb};
 
 /// Verify the store's chain, the views and the stream.
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,49 @@ pub struct VerifyArgs {
     /// How to reach NATS.
     #[command(flatten)]
     pub nats: NatsOptions,
+}
+
+/// Runs `tepai ops verify`.
+pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let failed = |check: &'static str, error: anyhow::Error| Check {
+        check,
+        ok: false,
+        detail: format!("cannot check: {error:#}"),
+    };
+    let mut checks = Vec::new();
+    let has_store = args.node.store_path().exists();
+    if has_store {
+        checks.push(
+            tokio::task::block_in_place(|| chain(&args))
+                .unwrap_or_else(|e| failed("store chain", e)),
+        );
+    }
+    if !args.no_views {
+        checks.push(
+            tokio::task::block_in_place(|| views(&args)).unwrap_or_else(|e| failed("views", e)),
+        );
+    }
+    if !args.no_stream && has_store {
+        checks.push(stream(&args).await.unwrap_or_else(|e| failed("stream", e)));
+    }
+    let all_ok = checks.iter().all(|c| c.ok);
+    if args.json {
+        println!("{}", serde_json::json!({ "ok": all_ok, "checks": checks }));
+    } else {
+        for c in &checks {
+            println!(
+                "{:<12} {:<4} {}",
+                c.check,
+                if c.ok { "ok" } else { "FAIL" },
+                c.detail
+            );
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -155,6 +199,103 @@ fn views(args: &VerifyArgs) -> anyhow::Result<Check> {
     })
 }
 
+/// One message of the stream, as verify compares it.
+struct StreamEvent {
+    sequence: u64,
+    /// The `Tepai-Hash` header, if the message has one.
+    hash: Option<String>,
+    payload: bytes::Bytes,
+}
+
+/// What differs between a stream message and the store's event at its
+/// place, or `None` when they agree: the same position and event id, the
+/// store's chained hash in the header, and the payload the relay would
+/// publish for that event, byte for byte.
+fn difference(message: &StreamEvent, stored: Option<&StoredEvent>) -> Option<String> {
+    let sequence = message.sequence;
+    let store_has = || {
+        stored.map_or("nothing (the store ends earlier)".to_owned(), |e| {
+            format!("position {} (event {})", e.position, e.event_id)
+        })
+    };
+    let envelope = match pb::EventEnvelope::decode(message.payload.as_ref()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            return Some(format!(
+                "stream message {sequence} is not an event ({error}); the store has {} there",
+                store_has()
+            ))
+        }
+    };
+    let Some(stored) = stored.filter(|e| {
+        e.position == envelope.global_position
+            && e.event_id.hyphenated().to_string() == envelope.event_id
+    }) else {
+        return Some(format!(
+            "stream message {sequence} holds position {} (event {}); the store has {} there",
+            envelope.global_position,
+            envelope.event_id,
+            store_has()
+        ));
+    };
+    let at = format!("stream message {sequence} (position {})", stored.position);
+    match &message.hash {
+        None => return Some(format!("{at} has no {HEADER_HASH} header")),
+        Some(hash) if chain::hash_from_hex(hash) != Ok(stored.hash) => {
+            return Some(format!(
+                "{at} carries {HEADER_HASH} {hash}; the store's hash there is {}",
+                chain::hash_to_hex(&stored.hash)
+            ))
+        }
+        Some(_) => {}
+    }
+    let expected = match wire::event_envelope(stored) {
+        Ok(expected) => expected,
+        Err(error) => {
+            return Some(format!(
+                "{at}: the store's event there cannot be published: {error}"
+            ))
+        }
+    };
+    if expected.encode_to_vec() == message.payload.as_ref() {
+        return None;
+    }
+    let fields = [
+        ("stream_id", envelope.stream_id != expected.stream_id),
+        (
+            "stream_version",
+            envelope.stream_version != expected.stream_version,
+        ),
+        ("recorded_at", envelope.recorded_at != expected.recorded_at),
+        (
+            "correlation_id",
+            envelope.correlation_id != expected.correlation_id,
+        ),
+        (
+            "causation_id",
+            envelope.causation_id != expected.causation_id,
+        ),
+        ("actor", envelope.actor != expected.actor),
+        ("event", envelope.event != expected.event),
+    ];
+    let differing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, differs)| *differs)
+        .map(|(name, _)| *name)
+        .collect();
+    Some(if differing.is_empty() {
+        format!(
+            "{at}: the payload's bytes differ from the store's event, though its fields \
+             decode the same (fields this build does not know, or another encoding)"
+        )
+    } else {
+        format!(
+            "{at}: the payload differs from the store's event; fields that differ: {}",
+            differing.join(", ")
+        )
+    })
+}
+
 async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
     let reader = StoreReader::open(&args.node.store_path())?;
     let client = crate::bus::connect(&args.nats, "tepai-ops").await?;
@@ -186,38 +327,35 @@ async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
         let mut fetched = Vec::new();
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| anyhow::anyhow!("reading the stream: {e}"))?;
-            let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
-            fetched.push((
-                sequence,
-                pb::EventEnvelope::decode(message.payload.as_ref())?,
-            ));
+            fetched.push(StreamEvent {
+                sequence: message.info().map(|i| i.stream_sequence).unwrap_or(0),
+                hash: message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(HEADER_HASH))
+                    .map(|v| v.as_str().to_owned()),
+                payload: message.payload.clone(),
+            });
         }
         if fetched.is_empty() {
             break;
         }
         let count = fetched.len() as u64;
         let stored = reader.read_from(seen, fetched.len())?;
-        for (i, (sequence, envelope)) in fetched.into_iter().enumerate() {
+        for (i, message) in fetched.into_iter().enumerate() {
             if seen + i as u64 >= head {
-                beyond.push(envelope);
+                beyond.push(
+                    pb::EventEnvelope::decode(message.payload.as_ref()).with_context(|| {
+                        format!("stream message {} is not an event", message.sequence)
+                    })?,
+                );
                 continue;
             }
-            let expected = stored.get(i);
-            let matches = expected.is_some_and(|e| {
-                e.position == envelope.global_position
-                    && e.event_id.hyphenated().to_string() == envelope.event_id
-            });
-            if !matches {
-                let want = expected.map_or("nothing (the store ends earlier)".to_owned(), |e| {
-                    format!("position {} (event {})", e.position, e.event_id)
-                });
+            if let Some(detail) = difference(&message, stored.get(i)) {
                 return Ok(Check {
                     check: "stream",
                     ok: false,
-                    detail: format!(
-                        "stream message {sequence} holds position {} (event {}); the store has {want} there",
-                        envelope.global_position, envelope.event_id
-                    ),
+                    detail,
                 });
             }
         }
@@ -238,8 +376,8 @@ async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
                 check: "stream",
                 ok: true,
                 detail: format!(
-                    "{seen} events; the store has the first {head}, same ids in the same order, \
-                     and not yet the last command's {} (a standby appends them once the next \
+                    "{seen} events; the store has the first {head}, the same events with the \
+                     same hashes in the same order, and not yet the last command's {} (a standby appends them once the next \
                      command shows them complete)",
                     beyond.len()
                 ),
@@ -269,49 +407,8 @@ async fn stream(args: &VerifyArgs) -> anyhow::Result<Check> {
     Ok(Check {
         check: "stream",
         ok: true,
-        detail: format!("{seen} events, same ids in the same order as the store"),
-    })
-}
-
-/// Runs `tepai ops verify`.
-pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let failed = |check: &'static str, error: anyhow::Error| Check {
-        check,
-        ok: false,
-        detail: format!("cannot check: {error:#}"),
-    };
-    let mut checks = Vec::new();
-    let has_store = args.node.store_path().exists();
-    if has_store {
-        checks.push(
-            tokio::task::block_in_place(|| chain(&args))
-                .unwrap_or_else(|e| failed("store chain", e)),
-        );
-    }
-    if !args.no_views {
-        checks.push(
-            tokio::task::block_in_place(|| views(&args)).unwrap_or_else(|e| failed("views", e)),
-        );
-    }
-    if !args.no_stream && has_store {
-        checks.push(stream(&args).await.unwrap_or_else(|e| failed("stream", e)));
-    }
-    let all_ok = checks.iter().all(|c| c.ok);
-    if args.json {
-        println!("{}", serde_json::json!({ "ok": all_ok, "checks": checks }));
-    } else {
-        for c in &checks {
-            println!(
-                "{:<12} {:<4} {}",
-                c.check,
-                if c.ok { "ok" } else { "FAIL" },
-                c.detail
-            );
-        }
-    }
-    Ok(if all_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+        detail: format!(
+            "{seen} events, the same events with the same hashes in the same order as the store"
+        ),
     })
 }

@@ -26,8 +26,19 @@
 //! different events can produce the same bytes, so moving bytes from one field
 //! to its neighbour changes the hash. This layout is part of the on-disk format;
 //! changing it invalidates every existing chain.
+//!
+//! Outside the store a hash travels as 64 lower-case hex digits: in the
+//! stream's `Tepai-Hash` header, in exports and in every message that names
+//! one. [`hash_to_hex`] and [`hash_from_hex`] are that spelling.
 
+use data_encoding::{HEXLOWER, HEXLOWER_PERMISSIVE};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
+
+use super::{
+    decode_event, get_array, get_u64, ChainFault, ChainReport, FaultKind, Head, Position,
+    StoreError, SELECT_ALL,
+};
 
 /// The predecessor hash of the very first event, and the head hash of an empty store.
 pub const GENESIS: [u8; 32] = [0; 32];
@@ -87,6 +98,78 @@ pub fn link_hash(prev: &[u8; 32], fields: &EventFields<'_>) -> [u8; 32] {
     // matters when a group commit hashes thousands of events.
     write_canonical(fields, |bytes| hasher.update(bytes));
     hasher.finalize().into()
+}
+
+/// A hash as 64 lower-case hex digits, the way every hash is shown and published.
+pub fn hash_to_hex(hash: &[u8; 32]) -> String {
+    HEXLOWER.encode(hash)
+}
+
+/// Parses 64 hex digits (either case) into a hash; `Err` says what is wrong.
+pub fn hash_from_hex(text: &str) -> Result<[u8; 32], String> {
+    if text.len() != 64 {
+        return Err(format!("{} characters", text.len()));
+    }
+    let mut out = [0u8; 32];
+    HEXLOWER_PERMISSIVE
+        .decode_mut(text.as_bytes(), &mut out)
+        .map_err(|partial| {
+            // The length is right, so the only error left is a digit.
+            let byte = text
+                .as_bytes()
+                .get(partial.error.position)
+                .copied()
+                .unwrap_or(b'?');
+            format!("{:?} is not a hex digit", char::from(byte))
+        })?;
+    Ok(out)
+}
+
+/// Walks every event row in position order, checking that positions are
+/// dense and every hash links: the work behind both `verify_chain`s.
+pub(super) fn walk_chain(conn: &Connection) -> Result<ChainReport, StoreError> {
+    let mut stmt = conn.prepare_cached(SELECT_ALL)?;
+    let mut rows = stmt.query([])?;
+    let mut report = ChainReport {
+        events: 0,
+        head: Head::EMPTY,
+        first_fault: None,
+    };
+    let mut expected: Position = 1;
+    let mut prev_hash = GENESIS;
+    while let Some(row) = rows.next()? {
+        // The rowid is always an integer, so the position is readable even
+        // when the rest of the row is not.
+        let position = get_u64(row, 0, "position")?;
+        report.events += 1;
+        // Fall back to zeros for an unreadable hash: the row is reported as
+        // malformed anyway and only the first fault is kept.
+        let stored_hash: [u8; 32] = get_array(row, 11, "hash").unwrap_or(GENESIS);
+        let fault = if position != expected {
+            Some(FaultKind::Gap { expected })
+        } else {
+            match decode_event(row) {
+                Err(err) => Some(FaultKind::Malformed(err.to_string())),
+                Ok(event) if link_hash(&prev_hash, &event.fields()) != event.hash => {
+                    Some(FaultKind::HashMismatch)
+                }
+                Ok(_) => None,
+            }
+        };
+        if let (Some(problem), None) = (fault, &report.first_fault) {
+            tracing::warn!(position, %problem, "event chain fault");
+            report.first_fault = Some(ChainFault { position, problem });
+        }
+        // Keep walking from the stored values so the count and head cover the
+        // whole table; later faults are consequences of the first one.
+        expected = position + 1;
+        prev_hash = stored_hash;
+        report.head = Head {
+            position,
+            hash: stored_hash,
+        };
+    }
+    Ok(report)
 }
 
 /// Emits the canonical encoding piece by piece to `sink`.

@@ -26,7 +26,7 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
 
-use crate::store::chain::{EventFields, GENESIS};
+use crate::store::chain::{walk_chain, EventFields, GENESIS};
 
 /// Global position of an event. The first event is 1; 0 means "before any event".
 pub type Position = u64;
@@ -631,51 +631,6 @@ fn scan_from<E: From<StoreError>>(
         f(decode_event(row)?)?;
     }
     Ok(())
-}
-
-fn walk_chain(conn: &Connection) -> Result<ChainReport, StoreError> {
-    let mut stmt = conn.prepare_cached(SELECT_ALL)?;
-    let mut rows = stmt.query([])?;
-    let mut report = ChainReport {
-        events: 0,
-        head: Head::EMPTY,
-        first_fault: None,
-    };
-    let mut expected: Position = 1;
-    let mut prev_hash = GENESIS;
-    while let Some(row) = rows.next()? {
-        // The rowid is always an integer, so the position is readable even
-        // when the rest of the row is not.
-        let position = get_u64(row, 0, "position")?;
-        report.events += 1;
-        // Fall back to zeros for an unreadable hash: the row is reported as
-        // malformed anyway and only the first fault is kept.
-        let stored_hash: [u8; 32] = get_array(row, 11, "hash").unwrap_or(GENESIS);
-        let fault = if position != expected {
-            Some(FaultKind::Gap { expected })
-        } else {
-            match decode_event(row) {
-                Err(err) => Some(FaultKind::Malformed(err.to_string())),
-                Ok(event) if chain::link_hash(&prev_hash, &event.fields()) != event.hash => {
-                    Some(FaultKind::HashMismatch)
-                }
-                Ok(_) => None,
-            }
-        };
-        if let (Some(problem), None) = (fault, &report.first_fault) {
-            tracing::warn!(position, %problem, "event chain fault");
-            report.first_fault = Some(ChainFault { position, problem });
-        }
-        // Keep walking from the stored values so the count and head cover the
-        // whole table; later faults are consequences of the first one.
-        expected = position + 1;
-        prev_hash = stored_hash;
-        report.head = Head {
-            position,
-            hash: stored_hash,
-        };
-    }
-    Ok(report)
 }
 
 // ---- row decoding and integer conversion ------------------------------

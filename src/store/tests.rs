@@ -732,6 +732,24 @@ fn canonical_encoding_is_length_prefixed_and_big_endian() {
 }
 
 #[test]
+fn a_chain_hash_round_trips_through_hex_and_bad_digits_are_refused() {
+    let hash: [u8; 32] = std::array::from_fn(|i| (i * 37) as u8);
+    let text = chain::hash_to_hex(&hash);
+    assert_eq!(&text[..8], "00254a6f", "lower case, two digits a byte");
+    assert_eq!(text.len(), 64);
+    assert_eq!(chain::hash_from_hex(&text), Ok(hash));
+    assert_eq!(chain::hash_from_hex(&text.to_uppercase()), Ok(hash));
+    assert_eq!(
+        chain::hash_from_hex(&text[..62]),
+        Err("62 characters".to_owned())
+    );
+    assert_eq!(
+        chain::hash_from_hex(&format!("{}zz", &text[..62])),
+        Err("'z' is not a hex digit".to_owned())
+    );
+}
+
+#[test]
 fn large_batch_is_one_transaction() -> TestResult {
     let (_dir, _path, mut store) = temp_store()?;
     let head = append_n(&mut store, 5_000)?;

@@ -296,6 +296,128 @@ async fn verify_passes_on_a_healthy_node_and_names_each_kind_of_damage() {
     assert!(out.contains("expected position 7"), "{out}");
 }
 
+/// The events stream as it stands: its configuration and every message's
+/// subject, headers and payload, in sequence order from 1.
+struct StreamCopy {
+    config: async_nats::jetstream::stream::Config,
+    messages: Vec<(async_nats::Subject, async_nats::HeaderMap, Vec<u8>)>,
+}
+
+async fn copy_stream(js: &async_nats::jetstream::Context) -> StreamCopy {
+    let mut stream = js.get_stream("TEPAI_EVENTS").await.unwrap();
+    let info = stream.info().await.unwrap().clone();
+    assert_eq!(info.state.first_sequence, 1);
+    let mut messages = Vec::new();
+    for sequence in 1..=info.state.last_sequence {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        messages.push((message.subject, message.headers, message.payload.to_vec()));
+    }
+    StreamCopy {
+        config: info.config,
+        messages,
+    }
+}
+
+/// Makes the stream hold `copy` with `change` applied to each message,
+/// under the same sequences. JetStream cannot edit a stored message, so
+/// the stream is deleted, made anew with its old configuration and refilled.
+async fn restore_stream(
+    js: &async_nats::jetstream::Context,
+    copy: &StreamCopy,
+    change: impl Fn(u64, &mut async_nats::HeaderMap, &mut Vec<u8>),
+) {
+    js.delete_stream("TEPAI_EVENTS").await.unwrap();
+    js.create_stream(copy.config.clone()).await.unwrap();
+    for (sequence, (subject, headers, payload)) in (1..).zip(&copy.messages) {
+        let (mut headers, mut payload) = (headers.clone(), payload.clone());
+        change(sequence, &mut headers, &mut payload);
+        let ack = js
+            .publish_with_headers(subject.clone(), headers, payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(
+            ack.sequence, sequence,
+            "the refilled stream keeps sequences"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_the_stream_message_whose_body_or_hash_differs_from_the_store() {
+    use prost::Message;
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let head = load(&client, 3).await;
+    wait_for_views(&client, head).await;
+    node.stop().await;
+    let (dir, url) = (data.path().to_str().unwrap().to_owned(), nats.url());
+    let verify = || {
+        run_tepai(&[
+            "ops",
+            "verify",
+            "--no-views",
+            "--data-dir",
+            &dir,
+            "--nats-url",
+            &url,
+        ])
+    };
+    let js = async_nats::jetstream::new(client.clone());
+    let copy = copy_stream(&js).await;
+
+    // A faithful copy passes: what fails below is the change alone.
+    restore_stream(&js, &copy, |_, _, _| {}).await;
+    let (code, out, err) = verify();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("{head} events, the same events")),
+        "{out}"
+    );
+
+    // Position 4 registers the second commissioner: the name changes,
+    // the id, position and hash header stay.
+    restore_stream(&js, &copy, |sequence, _, payload| {
+        if sequence == 4 {
+            let mut envelope = pb::EventEnvelope::decode(payload.as_slice()).unwrap();
+            let Some(pb::event_envelope::Event::CommissionerRegistered(registered)) =
+                envelope.event.as_mut()
+            else {
+                panic!("position 4 is not a registration: {envelope:?}");
+            };
+            registered.name = "篡改".into();
+            *payload = envelope.encode_to_vec();
+        }
+    })
+    .await;
+    let (code, out, _) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(
+            "stream message 4 (position 4): the payload differs from the store's event; \
+             fields that differ: event"
+        ),
+        "{out}"
+    );
+
+    // The bodies as they were, the hash header of position 2 changed.
+    restore_stream(&js, &copy, |sequence, headers, _| {
+        if sequence == 2 {
+            headers.insert("Tepai-Hash", "00".repeat(32).as_str());
+        }
+    })
+    .await;
+    let (code, out, _) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("stream message 2 (position 2) carries Tepai-Hash 0000"),
+        "{out}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn republish_changes_no_view_and_restores_a_deleted_stream() {
     let nats = NatsServer::start();
@@ -366,7 +488,7 @@ async fn republish_changes_no_view_and_restores_a_deleted_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn status_reports_the_store_relay_views_and_stream() {
+async fn status_reports_the_store_relay_views_stream_and_the_lease_holder() {
     let nats = NatsServer::start();
     let data = tempfile::tempdir().unwrap();
     let node = start_node(&nats, data.path()).await;
@@ -391,9 +513,48 @@ async fn status_reports_the_store_relay_views_and_stream() {
     assert_eq!(status["stream"]["messages"], head);
     assert_eq!(status["stream"]["last_position"], head);
     assert!(status["relay_position"].as_u64().unwrap() <= head);
+    assert!(
+        status["writer_lease"]["holder"].is_null(),
+        "a node without --failover makes no lease: {out}"
+    );
     let (code, out, _) = run_tepai(&["ops", "status", "--data-dir", &dir, "--nats-url", &url]);
     assert_eq!(code, 0);
     assert!(out.contains(&format!("store head        {head}")), "{out}");
+    assert!(out.contains("writer lease      none"), "{out}");
+
+    // A command node with --failover takes the lease: status names it.
+    let js = async_nats::jetstream::new(client.clone());
+    let kv = tepai::bus::lease::open_bucket(&js, 1).await.unwrap();
+    let mut claimant = tepai::bus::lease::Claimant::new(kv, "node-b", Duration::from_secs(30));
+    let tepai::bus::lease::Claim::Taken(lease) = claimant.try_take().await.unwrap() else {
+        panic!("a free lease was not taken");
+    };
+    let status_json = || {
+        let (code, out, err) = run_tepai(&[
+            "ops",
+            "status",
+            "--json",
+            "--data-dir",
+            &dir,
+            "--nats-url",
+            &url,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()
+    };
+    let status = status_json();
+    assert_eq!(status["writer_lease"]["holder"], "node-b", "{status}");
+    assert_eq!(status["writer_lease"]["period_ms"], 30_000, "{status}");
+    assert!(
+        status["writer_lease"]["since_renewal_ms"].is_u64(),
+        "{status}"
+    );
+    let (_, out, _) = run_tepai(&["ops", "status", "--data-dir", &dir, "--nats-url", &url]);
+    assert!(out.contains("writer lease      node-b, renewed "), "{out}");
+
+    // Released on a clean stop: nobody holds it.
+    lease.release().await;
+    assert!(status_json()["writer_lease"]["holder"].is_null());
     node.stop().await;
 }
 
