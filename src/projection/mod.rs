@@ -10,13 +10,15 @@
 //! can be rebuilt from the event store, so it runs with
 //! `synchronous=NORMAL`, and a batch is applied whole or not at all.
 
-mod apply;
 pub mod digest;
+mod fold;
 mod generation;
-mod query;
+mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod versioned;
+mod views;
 
 use std::path::Path;
 use std::time::Duration;
@@ -24,7 +26,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use generation::{RebuildLock, ViewsDir};
-pub use query::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use views::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 use crate::domain::Event;
 use crate::wire::{self, pb};
@@ -107,7 +109,7 @@ pub struct Projection {
     /// Mirror of the checkpoint row, updated only after a commit.
     checkpoint: u64,
     /// The batch being folded, and the current rows cached from the file.
-    rows: apply::Rows,
+    rows: fold::Rows,
 }
 
 impl Projection {
@@ -152,7 +154,7 @@ impl Projection {
         Ok(Self {
             conn,
             checkpoint,
-            rows: apply::Rows::default(),
+            rows: fold::Rows::default(),
         })
     }
 

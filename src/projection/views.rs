@@ -12,7 +12,7 @@ use std::path::Path;
 use chrono::Datelike;
 use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension, ToSql};
 
-use super::apply::from_json;
+use super::rows::from_json;
 use super::{schema, ProjectionError, BUSY_TIMEOUT};
 use crate::domain::{
     parse_date_or, CityCode, CommissionerId, Date, FieldError, PostId, WorkstationId,
