@@ -30,10 +30,6 @@ use super::ProjectionError;
 use crate::domain::{Event, Text};
 use crate::wire::{self, pb};
 
-/// Entities whose current version stays in memory between batches; past
-/// it the cache is dropped whole. About 0.5 KB each, so at most ~25 MB.
-const CACHED_ENTITIES: usize = 50_000;
-
 /// The rows a batch reads and makes, and the cache between batches.
 #[derive(Debug, Default)]
 pub(super) struct Rows {
@@ -419,6 +415,10 @@ impl Rows {
         Ok(())
     }
 }
+
+/// Entities whose current version stays in memory between batches; past
+/// it the cache is dropped whole. About 0.5 KB each, so at most ~25 MB.
+const CACHED_ENTITIES: usize = 50_000;
 
 /// The position an event is applied at.
 #[derive(Clone, Copy)]

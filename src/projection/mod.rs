@@ -31,16 +31,6 @@ pub use views::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::domain::Event;
 use crate::wire::{self, pb};
 
-/// Page cache of the views' writer, in KiB.
-const VIEWS_CACHE_KIB: i64 = 64 * 1024;
-
-/// Page cache of a rebuild, in KiB: the whole views of a large region fit.
-const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
-
-/// How long a connection waits for another one's lock before giving up.
-/// Long enough to ride out a large batch commit.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Why the views could not be opened or a batch could not be applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -302,3 +292,13 @@ impl Projection {
         })
     }
 }
+
+/// Page cache of the views' writer, in KiB.
+const VIEWS_CACHE_KIB: i64 = 64 * 1024;
+
+/// Page cache of a rebuild, in KiB: the whole views of a large region fit.
+const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
+
+/// How long a connection waits for another one's lock before giving up.
+/// Long enough to ride out a large batch commit.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

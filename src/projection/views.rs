@@ -65,13 +65,6 @@ impl From<FieldError> for QueryError {
     }
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> QueryError {
-    QueryError::InvalidArgument {
-        field,
-        message: message.into(),
-    }
-}
-
 /// A read-only connection to the views. One per thread: a connection
 /// serves one query at a time, and WAL lets any number read beside the
 /// writer without blocking it.
@@ -334,6 +327,13 @@ impl Views {
             to_date: to_date.to_string(),
             as_of_position: at,
         })
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> QueryError {
+    QueryError::InvalidArgument {
+        field,
+        message: message.into(),
     }
 }
 
