@@ -66,7 +66,7 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
     loop {
         let reply = client
             .request(
-                "tepai.query.status",
+                bus::QUERY_STATUS_SUBJECT,
                 pb::StatusQuery {}.encode_to_vec().into(),
             )
             .await
@@ -84,7 +84,7 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
         ..Default::default()
     };
     let reply = client
-        .request("tepai.query.assignments", query.encode_to_vec().into())
+        .request(bus::QUERY_ASSIGNMENTS_SUBJECT, query.encode_to_vec().into())
         .await
         .map_err(BusError::nats)?;
     let page = pb::AssignmentsPage::decode(reply.payload).map_err(BusError::nats)?;
@@ -92,7 +92,7 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
     crate::cli::query::print_assignments_table(&page);
     let reply = client
         .request(
-            "tepai.query.city_matrix",
+            bus::QUERY_CITY_MATRIX_SUBJECT,
             pb::CityMatrixQuery::default().encode_to_vec().into(),
         )
         .await

@@ -12,12 +12,10 @@ use async_nats::{Client, RequestErrorKind};
 use prost::Message;
 use tokio::sync::watch;
 
-use crate::bus::SUBMIT_SUBJECT;
+use crate::bus::{QUERY_STATUS_SUBJECT, SUBMIT_SUBJECT};
 use crate::cli::REQUEST_TIMEOUT;
 use crate::wire::pb::{self, command_envelope::Command as C};
 
-/// The status endpoint of the query service.
-pub(super) const STATUS_SUBJECT: &str = "tepai.query.status";
 /// How often the watcher asks for the status.
 const POLL_EVERY: Duration = Duration::from_millis(2);
 /// One accepted command in this many has its visibility timed: enough
@@ -43,9 +41,9 @@ pub(super) async fn status(client: &Client, timeout: Duration) -> anyhow::Result
         .payload(pb::StatusQuery {}.encode_to_vec().into())
         .timeout(Some(timeout));
     let reply = client
-        .send_request(STATUS_SUBJECT, request)
+        .send_request(QUERY_STATUS_SUBJECT, request)
         .await
-        .with_context(|| format!("asking {STATUS_SUBJECT}"))?;
+        .with_context(|| format!("asking {QUERY_STATUS_SUBJECT}"))?;
     pb::Status::decode(reply.payload).context("decoding the status")
 }
 

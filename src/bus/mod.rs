@@ -14,6 +14,20 @@ use crate::config::NatsOptions;
 
 /// Subject producers submit commands on.
 pub const SUBMIT_SUBJECT: &str = "tepai.cmd.submit";
+/// Subject group of the query service: each view answers on
+/// `tepai.query.<view>`, one endpoint per name in `query::nats::VIEWS`.
+pub const QUERY_PREFIX: &str = "tepai.query";
+/// Subject of the assignments listing.
+pub const QUERY_ASSIGNMENTS_SUBJECT: &str = "tepai.query.assignments";
+/// Subject of a commissioner's details.
+pub const QUERY_COMMISSIONER_SUBJECT: &str = "tepai.query.commissioner";
+/// Subject of a workstation's details.
+pub const QUERY_WORKSTATION_SUBJECT: &str = "tepai.query.workstation";
+/// Subject of the city matrix.
+pub const QUERY_CITY_MATRIX_SUBJECT: &str = "tepai.query.city_matrix";
+/// Subject of the status: the last position, the relay's and each
+/// projection's.
+pub const QUERY_STATUS_SUBJECT: &str = "tepai.query.status";
 /// JetStream stream holding every event.
 pub const EVENTS_STREAM: &str = "TEPAI_EVENTS";
 /// Subjects of the events stream.

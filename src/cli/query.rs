@@ -11,15 +11,12 @@ use anyhow::{bail, Context};
 use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
 
 use super::{city_label, city_short, print_json, request, unanswered, OutputFormat, Table};
-use crate::bus;
+use crate::bus::{
+    self, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT,
+    QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+};
 use crate::config::NatsOptions;
 use crate::wire::pb;
-
-const ASSIGNMENTS_SUBJECT: &str = "tepai.query.assignments";
-const COMMISSIONER_SUBJECT: &str = "tepai.query.commissioner";
-const WORKSTATION_SUBJECT: &str = "tepai.query.workstation";
-const CITY_MATRIX_SUBJECT: &str = "tepai.query.city_matrix";
-const STATUS_SUBJECT: &str = "tepai.query.status";
 
 /// Exit code when the service answered "no" (bad argument, not found).
 const EXIT_REFUSED: u8 = 2;
@@ -207,7 +204,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 on_date: on_date.clone().unwrap_or_default(),
                 as_of_position: as_of_position.unwrap_or(0),
             };
-            ask::<_, pb::CommissionerDetail>(&client, COMMISSIONER_SUBJECT, &query)
+            ask::<_, pb::CommissionerDetail>(&client, QUERY_COMMISSIONER_SUBJECT, &query)
                 .await?
                 .map(|detail| show(&detail, args.output, format_commissioner))
         }
@@ -221,7 +218,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 on_date: on_date.clone().unwrap_or_default(),
                 as_of_position: as_of_position.unwrap_or(0),
             };
-            ask::<_, pb::WorkstationDetail>(&client, WORKSTATION_SUBJECT, &query)
+            ask::<_, pb::WorkstationDetail>(&client, QUERY_WORKSTATION_SUBJECT, &query)
                 .await?
                 .map(|detail| show(&detail, args.output, format_workstation))
         }
@@ -237,11 +234,11 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 to_date: to_date.clone().unwrap_or_default(),
                 as_of_position: as_of_position.unwrap_or(0),
             };
-            ask::<_, pb::CityMatrix>(&client, CITY_MATRIX_SUBJECT, &query)
+            ask::<_, pb::CityMatrix>(&client, QUERY_CITY_MATRIX_SUBJECT, &query)
                 .await?
                 .map(|matrix| show(&matrix, args.output, format_city_matrix))
         }
-        View::Status => ask::<_, pb::Status>(&client, STATUS_SUBJECT, &pb::StatusQuery {})
+        View::Status => ask::<_, pb::Status>(&client, QUERY_STATUS_SUBJECT, &pb::StatusQuery {})
             .await?
             .map(|status| show(&status, args.output, format_status)),
     };
@@ -262,7 +259,8 @@ async fn assignments(
     output: OutputFormat,
 ) -> anyhow::Result<Result<anyhow::Result<()>, ServiceError>> {
     let mut query = pb::AssignmentsQuery::from(filters);
-    let mut page = match ask::<_, pb::AssignmentsPage>(client, ASSIGNMENTS_SUBJECT, &query).await? {
+    let first = ask::<_, pb::AssignmentsPage>(client, QUERY_ASSIGNMENTS_SUBJECT, &query).await?;
+    let mut page = match first {
         Ok(page) => page,
         Err(error) => return Ok(Err(error)),
     };
@@ -275,7 +273,7 @@ async fn assignments(
                 bail!("the query service returned the same page token twice; stopping");
             }
             query.page_token = std::mem::take(&mut page.next_page_token);
-            match ask::<_, pb::AssignmentsPage>(client, ASSIGNMENTS_SUBJECT, &query).await? {
+            match ask::<_, pb::AssignmentsPage>(client, QUERY_ASSIGNMENTS_SUBJECT, &query).await? {
                 Ok(next) => {
                     page.assignments.extend(next.assignments);
                     page.next_page_token = next.next_page_token;

@@ -10,14 +10,16 @@
 //! can be rebuilt from the event store, so it runs with
 //! `synchronous=NORMAL`, and a batch is applied whole or not at all.
 
-mod apply;
 pub mod digest;
+mod fold;
 mod generation;
 pub mod live;
-mod query;
+mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod versioned;
+mod views;
 
 use std::path::Path;
 use std::time::Duration;
@@ -25,20 +27,10 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 pub use generation::{RebuildLock, ViewsDir};
-pub use query::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+pub use views::{QueryError, Views, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 use crate::domain::Event;
 use crate::wire::{self, pb};
-
-/// Page cache of the views' writer, in KiB.
-const VIEWS_CACHE_KIB: i64 = 64 * 1024;
-
-/// Page cache of a rebuild, in KiB: the whole views of a large region fit.
-const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
-
-/// How long a connection waits for another one's lock before giving up.
-/// Long enough to ride out a large batch commit.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why the views could not be opened or a batch could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +100,7 @@ pub struct Projection {
     /// Mirror of the checkpoint row, updated only after a commit.
     checkpoint: u64,
     /// The batch being folded, and the current rows cached from the file.
-    rows: apply::Rows,
+    rows: fold::Rows,
 }
 
 impl Projection {
@@ -153,7 +145,7 @@ impl Projection {
         Ok(Self {
             conn,
             checkpoint,
-            rows: apply::Rows::default(),
+            rows: fold::Rows::default(),
         })
     }
 
@@ -301,3 +293,13 @@ impl Projection {
         })
     }
 }
+
+/// Page cache of the views' writer, in KiB.
+const VIEWS_CACHE_KIB: i64 = 64 * 1024;
+
+/// Page cache of a rebuild, in KiB: the whole views of a large region fit.
+const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
+
+/// How long a connection waits for another one's lock before giving up.
+/// Long enough to ride out a large batch commit.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -12,13 +12,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{error_code, QueryService};
-use crate::bus::BusError;
+use crate::bus::{BusError, QUERY_PREFIX};
 use crate::projection::QueryError;
 use crate::wire::pb;
 
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-queries";
-/// The views, as endpoint names under `tepai.query`.
+/// The views, as endpoint names under [`QUERY_PREFIX`].
 pub const VIEWS: [&str; 5] = [
     "assignments",
     "commissioner",
@@ -26,19 +26,6 @@ pub const VIEWS: [&str; 5] = [
     "city_matrix",
     "status",
 ];
-/// Decodes a query request of at most `max_bytes`.
-fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, QueryError> {
-    if bytes.len() > max_bytes {
-        return Err(QueryError::InvalidArgument {
-            field: "request",
-            message: format!("{} bytes; the limit is {max_bytes}", bytes.len()),
-        });
-    }
-    M::decode(bytes).map_err(|e| QueryError::InvalidArgument {
-        field: "request",
-        message: format!("not a valid query message: {e}"),
-    })
-}
 
 /// The encoded answer of `view` to the request `body`, as the NATS
 /// endpoint gives it. Public so tests and fuzz targets drive the same
@@ -86,7 +73,7 @@ pub async fn start(
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(BusError::nats)?;
-    let group = service.group("tepai.query");
+    let group = service.group(QUERY_PREFIX);
     let mut endpoints = Vec::new();
     for view in VIEWS {
         let endpoint = group.endpoint(view).await.map_err(BusError::nats)?;
@@ -94,7 +81,7 @@ pub async fn start(
     }
     let mut requests = futures::stream::select_all(endpoints);
     crate::bus::await_registration(&client, &service).await?;
-    tracing::info!("query service ready on tepai.query.<view>");
+    tracing::info!("query service ready on {QUERY_PREFIX}.<view>");
     Ok(async move {
         let tasks = TaskTracker::new();
         loop {
@@ -128,4 +115,44 @@ pub async fn start(
         service.stop().await.map_err(BusError::nats)?;
         Ok(())
     })
+}
+
+/// Decodes a query request of at most `max_bytes`.
+fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, QueryError> {
+    if bytes.len() > max_bytes {
+        return Err(QueryError::InvalidArgument {
+            field: "request",
+            message: format!("{} bytes; the limit is {max_bytes}", bytes.len()),
+        });
+    }
+    M::decode(bytes).map_err(|e| QueryError::InvalidArgument {
+        field: "request",
+        message: format!("not a valid query message: {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VIEWS;
+    use crate::bus::{
+        QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT,
+        QUERY_PREFIX, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+    };
+
+    /// The service's endpoints, under its group, are the subjects the
+    /// clients ask on.
+    #[test]
+    fn every_view_is_served_on_the_subject_clients_ask_on() {
+        let served = VIEWS.map(|view| format!("{QUERY_PREFIX}.{view}"));
+        assert_eq!(
+            served,
+            [
+                QUERY_ASSIGNMENTS_SUBJECT,
+                QUERY_COMMISSIONER_SUBJECT,
+                QUERY_WORKSTATION_SUBJECT,
+                QUERY_CITY_MATRIX_SUBJECT,
+                QUERY_STATUS_SUBJECT,
+            ]
+        );
+    }
 }

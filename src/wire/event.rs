@@ -49,24 +49,6 @@ pub fn event_envelope(stored: &StoredEvent) -> Result<pb::EventEnvelope, DecodeE
     Ok(envelope)
 }
 
-fn s(value: impl ToString) -> String {
-    value.to_string()
-}
-
-fn texts(values: &[Text]) -> Vec<String> {
-    values.iter().map(s).collect()
-}
-
-fn kind_to_pb(kind: CommissionerKind) -> i32 {
-    let kind = match kind {
-        CommissionerKind::Enterprise => pb::CommissionerKind::Enterprise,
-        CommissionerKind::University => pb::CommissionerKind::University,
-        CommissionerKind::ResearchInstitute => pb::CommissionerKind::ResearchInstitute,
-        CommissionerKind::Individual => pb::CommissionerKind::Individual,
-    };
-    kind as i32
-}
-
 /// A domain event as its protobuf oneof.
 pub fn event_to_pb(event: &Event) -> PbEvent {
     match event {
@@ -82,7 +64,7 @@ pub fn event_to_pb(event: &Event) -> PbEvent {
             name: s(name),
             home_city: s(home_city),
             employer: s(employer),
-            kind: kind_to_pb(*kind),
+            kind: kind_to_pb(*kind) as i32,
             expertise: texts(expertise),
         }),
         Event::CommissionerProfileUpdated {
@@ -221,31 +203,6 @@ pub fn event_to_pb(event: &Event) -> PbEvent {
     }
 }
 
-fn kind_from_stored(value: i32) -> Result<CommissionerKind, DecodeError> {
-    match pb::CommissionerKind::try_from(value) {
-        Ok(pb::CommissionerKind::Enterprise) => Ok(CommissionerKind::Enterprise),
-        Ok(pb::CommissionerKind::University) => Ok(CommissionerKind::University),
-        Ok(pb::CommissionerKind::ResearchInstitute) => Ok(CommissionerKind::ResearchInstitute),
-        Ok(pb::CommissionerKind::Individual) => Ok(CommissionerKind::Individual),
-        _ => Err(DecodeError::UnknownEnum {
-            field: "kind",
-            value,
-        }),
-    }
-}
-
-fn t(value: String) -> Text {
-    Text::trusted(value)
-}
-
-fn ts(values: Vec<String>) -> Vec<Text> {
-    values.into_iter().map(Text::trusted).collect()
-}
-
-fn d(field: &'static str, value: &str) -> Result<Date, DecodeError> {
-    Ok(parse_date(field, value)?)
-}
-
 /// A protobuf event oneof as a domain event. Ids, cities, dates and numbers
 /// are checked as strictly as in commands; text is taken as stored.
 pub fn event_from_pb(event: PbEvent) -> Result<Event, DecodeError> {
@@ -332,4 +289,48 @@ pub fn event_from_pb(event: PbEvent) -> Result<Event, DecodeError> {
             summary: t(e.summary),
         },
     })
+}
+
+/// A commissioner's kind as its protobuf enum: the one mapping, shared by
+/// the stored event and the views' `kind` column.
+pub fn kind_to_pb(kind: CommissionerKind) -> pb::CommissionerKind {
+    match kind {
+        CommissionerKind::Enterprise => pb::CommissionerKind::Enterprise,
+        CommissionerKind::University => pb::CommissionerKind::University,
+        CommissionerKind::ResearchInstitute => pb::CommissionerKind::ResearchInstitute,
+        CommissionerKind::Individual => pb::CommissionerKind::Individual,
+    }
+}
+
+fn s(value: impl ToString) -> String {
+    value.to_string()
+}
+
+fn texts(values: &[Text]) -> Vec<String> {
+    values.iter().map(s).collect()
+}
+
+fn kind_from_stored(value: i32) -> Result<CommissionerKind, DecodeError> {
+    match pb::CommissionerKind::try_from(value) {
+        Ok(pb::CommissionerKind::Enterprise) => Ok(CommissionerKind::Enterprise),
+        Ok(pb::CommissionerKind::University) => Ok(CommissionerKind::University),
+        Ok(pb::CommissionerKind::ResearchInstitute) => Ok(CommissionerKind::ResearchInstitute),
+        Ok(pb::CommissionerKind::Individual) => Ok(CommissionerKind::Individual),
+        _ => Err(DecodeError::UnknownEnum {
+            field: "kind",
+            value,
+        }),
+    }
+}
+
+fn t(value: String) -> Text {
+    Text::trusted(value)
+}
+
+fn ts(values: Vec<String>) -> Vec<Text> {
+    values.into_iter().map(Text::trusted).collect()
+}
+
+fn d(field: &'static str, value: &str) -> Result<Date, DecodeError> {
+    Ok(parse_date(field, value)?)
 }

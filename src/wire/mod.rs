@@ -14,7 +14,7 @@ pub use command::{
 };
 pub use event::{
     decode_event_payload, encode_event_payload, event_envelope, event_from_pb, event_to_pb,
-    EVENT_SCHEMA_VERSION,
+    kind_to_pb, EVENT_SCHEMA_VERSION,
 };
 pub use result::{accepted, rejected, rejection_result};
 

@@ -321,7 +321,7 @@ async fn the_dashboard_reads_the_views_and_can_write_nothing() {
     let reply = dashboard
         .client
         .request(
-            "tepai.query.assignments",
+            tepai::bus::QUERY_ASSIGNMENTS_SUBJECT,
             pb::AssignmentsQuery::default().encode_to_vec().into(),
         )
         .await

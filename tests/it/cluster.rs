@@ -151,7 +151,7 @@ async fn query_status(client: &async_nats::Client) -> pb::Status {
         let attempt = tokio::time::timeout(
             Duration::from_secs(2),
             client.request(
-                "tepai.query.status",
+                tepai::bus::QUERY_STATUS_SUBJECT,
                 pb::StatusQuery {}.encode_to_vec().into(),
             ),
         )

@@ -48,7 +48,7 @@ fn register_with(commissioner_id: &str, text: &str, tags: Vec<String>) -> C {
 async fn last_position(client: &async_nats::Client) -> u64 {
     let reply = client
         .request(
-            "tepai.query.status",
+            tepai::bus::QUERY_STATUS_SUBJECT,
             pb::StatusQuery {}.encode_to_vec().into(),
         )
         .await
@@ -203,7 +203,7 @@ async fn hostile_text_is_refused_naming_the_field_or_returned_verbatim() {
         let tag: String = text.chars().take(64).collect();
         let reply = client
             .request(
-                "tepai.query.commissioner",
+                tepai::bus::QUERY_COMMISSIONER_SUBJECT,
                 pb::CommissionerQuery {
                     commissioner_id: commissioner_id.clone(),
                     ..Default::default()

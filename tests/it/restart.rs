@@ -64,7 +64,7 @@ async fn sigkill_and_restart_mid_stream_lose_and_duplicate_nothing() {
     };
     let reply = client
         .request(
-            "tepai.query.assignments",
+            tepai::bus::QUERY_ASSIGNMENTS_SUBJECT,
             page_request.encode_to_vec().into(),
         )
         .await

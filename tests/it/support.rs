@@ -127,7 +127,7 @@ pub async fn wait_for_views(client: &async_nats::Client, position: u64) {
     loop {
         let reply = client
             .request(
-                "tepai.query.status",
+                tepai::bus::QUERY_STATUS_SUBJECT,
                 pb::StatusQuery {}.encode_to_vec().into(),
             )
             .await;

@@ -15,7 +15,10 @@ async fn query<Q: Message, R: Message + Default>(
     q: &Q,
 ) -> Result<R, (String, String)> {
     let reply = client
-        .request(format!("tepai.query.{view}"), q.encode_to_vec().into())
+        .request(
+            format!("{}.{view}", tepai::bus::QUERY_PREFIX),
+            q.encode_to_vec().into(),
+        )
         .await
         .unwrap();
     if let Some(headers) = &reply.headers {
@@ -240,7 +243,10 @@ async fn bad_query_parameters_get_a_clear_error_never_a_500() {
     assert_eq!(error.0, "400");
     assert!(error.1.contains("on_date"), "{}", error.1);
     let reply = client
-        .request("tepai.query.assignments", vec![0xff, 0xff, 0xff].into())
+        .request(
+            tepai::bus::QUERY_ASSIGNMENTS_SUBJECT,
+            vec![0xff, 0xff, 0xff].into(),
+        )
         .await
         .unwrap();
     assert_eq!(

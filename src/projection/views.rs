@@ -12,7 +12,7 @@ use std::path::Path;
 use chrono::Datelike;
 use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension, ToSql};
 
-use super::apply::from_json;
+use super::rows::from_json;
 use super::{schema, ProjectionError, BUSY_TIMEOUT};
 use crate::domain::{
     parse_date_or, CityCode, CommissionerId, Date, FieldError, PostId, WorkstationId,
@@ -62,13 +62,6 @@ impl From<FieldError> for QueryError {
             field: e.field,
             message: e.problem,
         }
-    }
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> QueryError {
-    QueryError::InvalidArgument {
-        field,
-        message: message.into(),
     }
 }
 
@@ -334,6 +327,13 @@ impl Views {
             to_date: to_date.to_string(),
             as_of_position: at,
         })
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> QueryError {
+    QueryError::InvalidArgument {
+        field,
+        message: message.into(),
     }
 }
 
