@@ -453,7 +453,7 @@ pub async fn assert_history(
 /// `None` before anyone took it or once it was released.
 pub async fn lease_holder(js: &async_nats::jetstream::Context) -> Option<String> {
     use tepai::bus::lease;
-    let bucket = lease::open_bucket(js, 1).await.ok()?;
+    let bucket = js.get_key_value(lease::LEASE_BUCKET).await.ok()?;
     let value = bucket.get(lease::LEASE_KEY).await.ok()??;
     let holder = serde_json::from_slice::<lease::LeaseValue>(&value)
         .ok()?
