@@ -7,9 +7,16 @@
 //! - rebuilding every view from it into a fresh file;
 //! - the baseline: a raw SQLite scan of the same events table.
 //!
+//! The three run in rounds, in alternating order (raw, open, rebuild, then
+//! rebuild, open, raw, …), and every round's results are checked: the scan
+//! and the open reach the head, the rebuilt views hold the expected rows
+//! and digest the same as the first round's. It prints the median and the
+//! range of each.
+//!
 //! `cargo bench --bench rebuild` (set `TEPAI_BENCH_COMMISSIONERS` for
-//! another size; events ≈ 10 × commissioners). Under `cargo test` it makes
-//! a small store, so CI keeps it working.
+//! another size, events ≈ 10 × commissioners; `TEPAI_BENCH_ROUNDS` for
+//! other than 4 rounds). Under `cargo test` it makes a small store and runs
+//! two rounds, so CI keeps it working.
 
 // A benchmark binary: a failed unwrap is a failed run, and it has no API.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -117,6 +124,10 @@ fn peak_rss_mb() -> f64 {
 }
 
 const MEASURE_ENV: &str = "TEPAI_BENCH_MEASURE_STORE";
+/// Passed to the measuring process: how many commissioners the store holds.
+const COMMISSIONERS_ENV: &str = "TEPAI_BENCH_COMMISSIONERS";
+/// How many rounds of the three measures to run.
+const ROUNDS_ENV: &str = "TEPAI_BENCH_ROUNDS";
 
 fn main() {
     // The measuring half runs in a fresh process, so its peak RSS is that of
@@ -128,16 +139,22 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` does not, and
     // gets a small smoke run instead of the full million events.
     let full = std::env::args().any(|a| a == "--bench");
-    let commissioners: u64 = std::env::var("TEPAI_BENCH_COMMISSIONERS")
+    let commissioners: u64 = std::env::var(COMMISSIONERS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 100_000 } else { 500 });
+    let rounds: usize = std::env::var(ROUNDS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 4 } else { 2 });
     let dir = tempfile::tempdir().unwrap();
     let store_path = dir.path().join("events.db");
     generate(&store_path, commissioners);
     println!("store: {commissioners} commissioners, {WORKSTATIONS} workstations");
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .env(MEASURE_ENV, &store_path)
+        .env(COMMISSIONERS_ENV, commissioners.to_string())
+        .env(ROUNDS_ENV, rounds.to_string())
         .status()
         .unwrap();
     assert!(status.success());
@@ -203,11 +220,155 @@ fn generate(store_path: &std::path::Path, commissioners: u64) {
     }
 }
 
+/// One round's timings, in seconds.
+#[derive(Clone, Copy)]
+struct Round {
+    raw: f64,
+    open: f64,
+    rebuild: f64,
+}
+
+/// The three measures of a round.
+#[derive(Clone, Copy)]
+enum Measure {
+    Raw,
+    Open,
+    Rebuild,
+}
+
 fn measure(store_path: &std::path::Path) {
     let dir = tempfile::tempdir().unwrap();
+    let rounds: usize = std::env::var(ROUNDS_ENV)
+        .unwrap()
+        .parse::<usize>()
+        .unwrap()
+        .max(1);
+    let commissioners: u64 = std::env::var(COMMISSIONERS_ENV).unwrap().parse().unwrap();
 
-    // Baseline: a raw scan of the same table.
-    let raw = Instant::now();
+    // The head every measure must reach, and what a raw scan reads.
+    let expected = {
+        let store = tepai::store::StoreReader::open(store_path).unwrap();
+        store.head().unwrap().position
+    };
+    // One row per version of an entity: a post's term extension and a
+    // workstation's service across the border each add one.
+    let expected_rows = [
+        ("checkpoint", 1),
+        ("commissioners", commissioners),
+        ("posts", 4 * commissioners),
+        ("services", 5 * commissioners),
+        ("workstations", 2 * WORKSTATIONS as u64),
+    ];
+    let mut payload_bytes = None;
+    let mut views = None;
+    let mut rss = (0.0, 0.0);
+    let mut results = Vec::new();
+
+    for round in 0..rounds {
+        // Alternate the order, A B C C B A …, so neither a warming cache
+        // nor a filling disk favours one measure.
+        let mut order = [Measure::Raw, Measure::Open, Measure::Rebuild];
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        let mut timings = Round {
+            raw: 0.0,
+            open: 0.0,
+            rebuild: 0.0,
+        };
+        for step in order {
+            match step {
+                Measure::Raw => {
+                    let (secs, rows, bytes) = raw_scan(store_path);
+                    assert_eq!(rows, expected, "round {round}: the raw scan read {rows}");
+                    assert_eq!(
+                        *payload_bytes.get_or_insert(bytes),
+                        bytes,
+                        "round {round}: the raw scan read other payloads"
+                    );
+                    timings.raw = secs;
+                }
+                Measure::Open => {
+                    // The first round opens before any rebuild, so its
+                    // peak RSS is that of the raw scan, then of the open.
+                    let before = peak_rss_mb();
+                    let started = Instant::now();
+                    let store = EventStore::open(store_path, StoreOptions::default()).unwrap();
+                    let processor = Processor::open(store, Policy::default()).unwrap();
+                    timings.open = started.elapsed().as_secs_f64();
+                    if round == 0 {
+                        rss = (before, peak_rss_mb());
+                    }
+                    assert_eq!(processor.head(), expected, "round {round}: opened");
+                }
+                Measure::Rebuild => {
+                    let target = dir.path().join(format!("views-{round}.db"));
+                    let started = Instant::now();
+                    let mut progress = Progress::new("rebuild", expected);
+                    let checkpoint =
+                        tepai::ops::rebuild::from_store(store_path, &target, None, &mut progress)
+                            .unwrap();
+                    timings.rebuild = started.elapsed().as_secs_f64();
+                    assert_eq!(checkpoint, expected, "round {round}: rebuilt");
+                    let conn = rusqlite::Connection::open(&target).unwrap();
+                    let digests = tepai::projection::digest::digests(&conn).unwrap();
+                    drop(conn);
+                    let rows: Vec<(&str, u64)> =
+                        digests.iter().map(|d| (d.table.as_str(), d.rows)).collect();
+                    assert_eq!(rows, expected_rows, "round {round}: rows of the views");
+                    let first = views.get_or_insert_with(|| digests.clone());
+                    assert!(
+                        *first == digests,
+                        "round {round}: the rebuilt views differ from round 0's"
+                    );
+                    // One rebuilt file at a time on disk.
+                    for suffix in ["", "-wal", "-shm"] {
+                        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+                    }
+                }
+            }
+        }
+        results.push(timings);
+    }
+
+    let rows = expected;
+    let bytes = payload_bytes.unwrap_or(0);
+    let (raw, open, rebuild) = (
+        summary(&results, |r| r.raw),
+        summary(&results, |r| r.open),
+        summary(&results, |r| r.rebuild),
+    );
+    let rate = |secs: f64| rows as f64 / secs;
+    println!(
+        "events: {rows} (payloads {:.0} bytes on average); {rounds} rounds, order alternating, \
+         every round's results checked",
+        bytes as f64 / rows as f64
+    );
+    println!(
+        "{:<44} {:>9} {:>17} {:>14} {:>8}",
+        "measure (median of the rounds)", "seconds", "min–max", "events/s", "× raw"
+    );
+    for (name, (median, min, max)) in [
+        ("raw SQLite scan of the events table", raw),
+        ("open: replay into memory, chain checked", open),
+        ("rebuild every view into a new file", rebuild),
+    ] {
+        println!(
+            "{name:<44} {median:>9.2} {:>17} {:>14.0} {:>8.2}",
+            format!("{min:.2}–{max:.2}"),
+            rate(median),
+            raw.0 / median
+        );
+    }
+    println!(
+        "peak RSS of this process: {:.0} MB after the raw scan, {:.0} MB after opening the store (state in memory)",
+        rss.0, rss.1
+    );
+}
+
+/// A raw scan of the events table: its seconds, rows and payload bytes.
+fn raw_scan(store_path: &std::path::Path) -> (f64, u64, usize) {
+    let started = Instant::now();
     let conn = rusqlite::Connection::open(store_path).unwrap();
     let mut rows = 0u64;
     let mut bytes = 0usize;
@@ -219,57 +380,18 @@ fn measure(store_path: &std::path::Path) {
         rows += 1;
         bytes += row.get_ref(6).unwrap().as_blob().unwrap().len();
     }
-    let raw_secs = raw.elapsed().as_secs_f64();
-    drop(cursor);
-    drop(statement);
-    drop(conn);
+    (started.elapsed().as_secs_f64(), rows, bytes)
+}
 
-    let rss_before = peak_rss_mb();
-    let open = Instant::now();
-    let store = EventStore::open(store_path, StoreOptions::default()).unwrap();
-    let processor = Processor::open(store, Policy::default()).unwrap();
-    let open_secs = open.elapsed().as_secs_f64();
-    let rss_after_open = peak_rss_mb();
-    assert_eq!(processor.head(), rows);
-    drop(processor);
-
-    let target = dir.path().join("views.db");
-    let rebuild = Instant::now();
-    let mut progress = Progress::new("rebuild", rows);
-    let checkpoint =
-        tepai::ops::rebuild::from_store(store_path, &target, None, &mut progress).unwrap();
-    let rebuild_secs = rebuild.elapsed().as_secs_f64();
-    assert_eq!(checkpoint, rows);
-
-    let rate = |secs: f64| rows as f64 / secs;
-    println!(
-        "events: {rows} (payloads {:.0} bytes on average)",
-        bytes as f64 / rows as f64
-    );
-    println!(
-        "{:<44} {:>12} {:>14} {:>8}",
-        "measure", "seconds", "events/s", "× raw"
-    );
-    println!(
-        "{:<44} {:>12.2} {:>14.0} {:>8}",
-        "raw SQLite scan of the events table",
-        raw_secs,
-        rate(raw_secs),
-        "1.00"
-    );
-    println!(
-        "{:<44} {:>12.2} {:>14.0} {:>8.2}",
-        "open: replay into memory, chain checked",
-        open_secs,
-        rate(open_secs),
-        raw_secs / open_secs
-    );
-    println!(
-        "{:<44} {:>12.2} {:>14.0} {:>8.2}",
-        "rebuild every view into a new file",
-        rebuild_secs,
-        rate(rebuild_secs),
-        raw_secs / rebuild_secs
-    );
-    println!("peak RSS of this process: {rss_before:.0} MB after the raw scan, {rss_after_open:.0} MB after opening the store (state in memory)");
+/// Median, minimum and maximum of one measure over the rounds.
+fn summary(results: &[Round], pick: impl Fn(&Round) -> f64) -> (f64, f64, f64) {
+    let mut secs: Vec<f64> = results.iter().map(pick).collect();
+    secs.sort_by(f64::total_cmp);
+    let middle = secs.len() / 2;
+    let median = if secs.len().is_multiple_of(2) {
+        (secs[middle - 1] + secs[middle]) / 2.0
+    } else {
+        secs[middle]
+    };
+    (median, secs[0], secs[secs.len() - 1])
 }

@@ -130,7 +130,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
     let commissioners: [(u16, &str, &str, &str, pb::CommissionerKind, &[&str]); 6] = [
         (
             1,
-            "张永锋",
+            "陈立新",
             HOHHOT,
             "内蒙古工业大学",
             University,
@@ -450,7 +450,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
             start_date: "2026-06-01".into(),
             end_date: "2026-12-31".into(),
         }),
-        "refused: 张永锋 would hold 90 hours/month",
+        "refused: 陈立新 would hold 90 hours/month",
     ));
     out.push((
         C::AppointPost(pb::AppointPost {

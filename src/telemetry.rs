@@ -1,5 +1,7 @@
 //! Logging through `tracing`, as text or JSON lines.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -12,11 +14,14 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber at `default_level`; `RUST_LOG` overrides it.
+/// Colours only on a terminal: a log file or a collector reading a pipe
+/// gets plain text, not escape codes.
 pub fn init(format: LogFormat, default_level: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests) is harmless; keep the first subscriber.
     let _ = match format {

@@ -208,7 +208,7 @@ mod tests {
             ("", 0),
             ("abc", 3),
             ("150100", 6),
-            ("张永锋", 6),
+            ("陈立新", 6),
             ("包头", 4),
             ("蒙草生态环境（集团）", 20),
             ("呼和浩特 150100", 15),
@@ -223,7 +223,7 @@ mod tests {
     #[test]
     fn table_columns_line_up_by_display_width() {
         let mut table = Table::new(&["name", "city", "h/mo"]).right(&[2]);
-        table.row(vec!["张永锋".into(), "呼和浩特".into(), "30".into()]);
+        table.row(vec!["陈立新".into(), "呼和浩特".into(), "30".into()]);
         table.row(vec!["Zhao".into(), "包头".into(), "5".into()]);
         let text = table.render();
         let lines: Vec<&str> = text.lines().collect();
@@ -231,7 +231,7 @@ mod tests {
             lines,
             [
                 "name    city      h/mo",
-                "张永锋  呼和浩特    30",
+                "陈立新  呼和浩特    30",
                 "Zhao    包头         5",
             ]
         );

@@ -682,7 +682,7 @@ mod tests {
     fn assignments_print_as_aligned_columns_with_cjk_names() {
         let page = pb::AssignmentsPage {
             assignments: vec![
-                assignment(2, "张永锋", "150100", "150200", 20),
+                assignment(2, "陈立新", "150100", "150200", 20),
                 assignment(7, "Zhao Min", "150200", "150200", 30),
             ],
             next_page_token: "t2".into(),
@@ -691,7 +691,7 @@ mod tests {
         let text = format_assignments_table(&page);
         let expected = "\
 post      commissioner  home      workstation           serving  cross  role  h/mo  start       end         status
-00000002  张永锋        呼和浩特  包钢集团特派员工作站  包头     yes    顾问    20  2026-03-01  2027-02-28  active
+00000002  陈立新        呼和浩特  包钢集团特派员工作站  包头     yes    顾问    20  2026-03-01  2027-02-28  active
 00000007  Zhao Min      包头      包钢集团特派员工作站  包头     no     顾问    30  2026-03-01  2027-02-28  active
 2 posts, as of position 57; more with --page-token t2 (or --all)
 ";

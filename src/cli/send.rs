@@ -560,10 +560,10 @@ mod tests {
     fn every_subcommand_parses_into_its_protobuf_command() {
         let cases: Vec<(Vec<&str>, C)> = vec![
             (
-                vec!["register-commissioner", "--commissioner-id", C1, "--name", "张永锋", "--home-city", "150100",
+                vec!["register-commissioner", "--commissioner-id", C1, "--name", "陈立新", "--home-city", "150100",
                      "--employer", "内蒙古工业大学", "--kind", "university", "--expertise", "煤基固废", "--expertise", "新材料"],
                 C::RegisterCommissioner(pb::RegisterCommissioner {
-                    commissioner_id: s(C1), name: s("张永锋"), home_city: s("150100"), employer: s("内蒙古工业大学"),
+                    commissioner_id: s(C1), name: s("陈立新"), home_city: s("150100"), employer: s("内蒙古工业大学"),
                     kind: pb::CommissionerKind::University as i32, expertise: vec![s("煤基固废"), s("新材料")],
                 }),
             ),
@@ -934,13 +934,13 @@ mod tests {
                 code: pb::RejectCode::RuleViolated as i32,
                 rule: s("HOURS_OVER_LIMIT"),
                 message: s(
-                    "commissioner 张永锋 would hold 90 hours/month on 2026-06-01; the limit is 80",
+                    "commissioner 陈立新 would hold 90 hours/month on 2026-06-01; the limit is 80",
                 ),
             })),
         };
         assert_eq!(
             format_result(&rejected),
-            "rejected RULE_VIOLATED HOURS_OVER_LIMIT: commissioner 张永锋 would hold 90 hours/month on 2026-06-01; the limit is 80\n"
+            "rejected RULE_VIOLATED HOURS_OVER_LIMIT: commissioner 陈立新 would hold 90 hours/month on 2026-06-01; the limit is 80\n"
         );
         assert_eq!(exit_code(&rejected).unwrap(), 2);
 

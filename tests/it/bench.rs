@@ -1,8 +1,6 @@
 //! `tepai bench` through the binary: a short spawned run with baselines,
 //! its JSON checked for every figure the load tool promises.
 
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 use crate::support::run_tepai;
@@ -16,7 +14,6 @@ fn number(report: &Value, path: &str) -> f64 {
 
 #[test]
 fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
-    let started = Instant::now();
     let (code, stdout, stderr) = run_tepai(&[
         "bench",
         "--spawn",
@@ -27,11 +24,6 @@ fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
         "--json",
     ]);
     assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    assert!(
-        started.elapsed() < Duration::from_secs(30),
-        "took {:?}",
-        started.elapsed()
-    );
     let report: Value = serde_json::from_str(&stdout).unwrap();
     let n = |path: &str| number(&report, path);
 

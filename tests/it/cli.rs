@@ -22,7 +22,7 @@ async fn send_and_query_through_the_binary() {
             "--commissioner-id",
             &c,
             "--name",
-            "张永锋",
+            "陈立新",
             "--home-city",
             "150100",
             "--employer",
@@ -167,4 +167,36 @@ async fn send_and_query_through_the_binary() {
     assert_eq!(code, 2);
     assert!(err.contains("400") || err.contains("INVALID"), "{err}");
     node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_to_a_pipe_carry_no_colour_codes() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut node = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args([
+            "up",
+            "--nats-url",
+            &nats.url(),
+            "--http-addr",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once a command is accepted the node has logged its start-up lines.
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    first_accepted(&client).await;
+    node.kill().unwrap();
+    let output = node.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INFO"), "no log lines: {stderr}");
+    assert!(
+        !stderr.contains("\x1b["),
+        "colour codes in a pipe: {stderr:?}"
+    );
 }

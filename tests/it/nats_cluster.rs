@@ -23,11 +23,17 @@ struct Member {
 
 /// A free loopback port below the usual ephemeral range (32768 and up), so
 /// that while a process is down for a restart, no other test's port-0 bind
-/// can be handed its port.
+/// can be handed its port. Never the same port twice in this test binary:
+/// a port whose server is down for a restart is free to bind, but still
+/// taken.
 pub fn reserved_port() -> u16 {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
     loop {
         let candidate = 20_000 + (uuid::Uuid::new_v4().as_u128() % 12_000) as u16;
-        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok()
+            && HANDED_OUT.lock().unwrap().insert(candidate)
+        {
             return candidate;
         }
     }

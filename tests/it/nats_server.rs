@@ -1,9 +1,11 @@
-//! A real nats-server per test: free loopback port, temp JetStream dir,
+//! A real nats-server per test: a reserved loopback port (kept across a
+//! restart, so no other test can take it meanwhile), temp JetStream dir,
 //! killed on drop. Never the shared server on 4222.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::nats_cluster::reserved_port;
 
 pub struct NatsServer {
     child: Option<Child>,
@@ -28,14 +30,6 @@ pub fn binary() -> String {
     );
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl NatsServer {
     pub fn start() -> Self {
         Self::start_with(None)
@@ -57,7 +51,7 @@ impl NatsServer {
         });
         let mut server = Self {
             child: None,
-            port: free_port(),
+            port: reserved_port(),
             store_dir,
             config,
         };

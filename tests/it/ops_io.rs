@@ -72,7 +72,7 @@ fn source_store() -> Source {
     let (commissioner, other, hohhot_ws, baotou_ws) = (id(), id(), id(), id());
     let mut sent = Vec::new();
     let commands = vec![
-        register(&commissioner, "张永锋", HOHHOT),
+        register(&commissioner, "陈立新", HOHHOT),
         register(&other, "李娜", BAOTOU),
         establish(&hohhot_ws, "呼和浩特乳业工作站", HOHHOT, 5),
         establish(&baotou_ws, "包钢新材料工作站", BAOTOU, 5),
@@ -146,7 +146,7 @@ fn inspect_by_stream_prints_every_event_of_the_stream_decoded_with_its_metadata(
     assert_eq!(registered["causation_id"], source.sent[0].0.command_id);
     assert_eq!(registered["actor"], "test");
     let body = &registered["event"]["commissioner_registered"];
-    assert_eq!(body["name"], "张永锋");
+    assert_eq!(body["name"], "陈立新");
     assert_eq!(body["home_city"], HOHHOT);
     let retired = &events[1];
     assert_eq!(retired["stream_version"], 2);

@@ -448,3 +448,23 @@ pub async fn assert_history(
         );
     }
 }
+
+/// The node holding the writer's lease, as its key in NATS KV names it;
+/// `None` before anyone took it or once it was released.
+pub async fn lease_holder(js: &async_nats::jetstream::Context) -> Option<String> {
+    use tepai::bus::lease;
+    let bucket = js.get_key_value(lease::LEASE_BUCKET).await.ok()?;
+    let value = bucket.get(lease::LEASE_KEY).await.ok()??;
+    let holder = serde_json::from_slice::<lease::LeaseValue>(&value)
+        .ok()?
+        .holder;
+    (!holder.is_empty()).then_some(holder)
+}
+
+/// The head position of the store in the data dir `dir`; 0 while it does
+/// not exist or cannot be read (a node creating it or moving it aside).
+pub fn store_head(dir: &Path) -> u64 {
+    tepai::store::StoreReader::open(&store_path(dir))
+        .and_then(|r| r.head())
+        .map_or(0, |h| h.position)
+}

@@ -293,13 +293,25 @@ fn last_day(post: &Post) -> Date {
     post.ended_on.map_or(post.end, |last| last.min(post.end))
 }
 
-/// What the run remembers beside the state: the day from which each
-/// workstation's capacity must hold (the day of its last capacity change;
-/// earlier days were checked against an earlier capacity), and the
-/// effective dates of retirements and closings.
+/// A workstation's last capacity change: the day it was made, from which
+/// the new capacity holds, and the spans (first and last day numbers) of
+/// the workstation's posts at that moment.
+///
+/// A change checks only the days from then on, so an earlier day may run
+/// more posts than the new capacity, but only those already there: a post
+/// appointed or extended since was checked against the new capacity. On
+/// such a day the workstation runs no more than the larger of the new
+/// capacity and what ran that day at the change.
+struct CapacityChange {
+    from: Date,
+    spans: Vec<(i32, i32)>,
+}
+
+/// What the run remembers beside the state: each workstation's last
+/// capacity change, and the effective dates of retirements and closings.
 #[derive(Default)]
 struct Model {
-    capacity_from: HashMap<WorkstationId, Date>,
+    capacity_changed: HashMap<WorkstationId, CapacityChange>,
     retired_on: HashMap<CommissionerId, Date>,
     closed_on: HashMap<WorkstationId, Date>,
 }
@@ -337,15 +349,11 @@ fn check_every_day(state: &State, policy: &Policy, model: &Model) -> Result<(), 
             hours: p.hours.get(),
         })
         .collect();
-    let limits: Vec<(u32, i32)> = workstations
+    let limits: Vec<(u32, Option<&CapacityChange>)> = workstations
         .iter()
         .map(|w| {
             let capacity = state.workstation(*w).map_or(0, |w| w.capacity.get());
-            let from = model
-                .capacity_from
-                .get(w)
-                .map_or(i32::MIN, |d| day_number(*d));
-            (capacity, from)
+            (capacity, model.capacity_changed.get(w))
         })
         .collect();
     let first = spans.iter().map(|s| s.first).min().unwrap_or(0);
@@ -376,10 +384,22 @@ fn check_every_day(state: &State, policy: &Policy, model: &Model) -> Result<(), 
             );
         }
         for (i, w) in workstations.iter().enumerate() {
-            let (capacity, from) = limits[i];
+            let (capacity, change) = limits[i];
+            let allowed = match change {
+                Some(change) if day < day_number(change.from) => {
+                    let ran = change
+                        .spans
+                        .iter()
+                        .filter(|(first, last)| *first <= day && day <= *last)
+                        .count();
+                    capacity.max(u32::try_from(ran).unwrap_or(u32::MAX))
+                }
+                _ => capacity,
+            };
             prop_assert!(
-                day < from || running[i] <= capacity,
-                "workstation {w} runs {} posts on {date}; its capacity is {capacity}",
+                running[i] <= allowed,
+                "workstation {w} runs {} posts on {date}; its capacity is {capacity}, \
+                 {allowed} allowed that day",
                 running[i]
             );
         }
@@ -429,16 +449,11 @@ fn run(steps: &[Step], policy: &Policy, seen: &mut Seen) -> Result<(), TestCaseE
             today = plus(today, 1);
         }
         let command = command(op, &state);
-        let before = state.clone();
+        // `decide` borrows the state immutably: a rejection cannot change
+        // it, so there is nothing to check beyond counting the rule.
         match decide(&state, policy, &command, today) {
             Err(rejection) => {
                 *seen.rejected.entry(rejection.rule()).or_default() += 1;
-                prop_assert_eq!(
-                    &state,
-                    &before,
-                    "a rejected {:?} changed the state",
-                    command
-                );
                 continue;
             }
             Ok(events) => {
@@ -457,7 +472,15 @@ fn run(steps: &[Step], policy: &Policy, seen: &mut Seen) -> Result<(), TestCaseE
         }
         match (&command, history.last()) {
             (Command::ChangeWorkstationCapacity(c), _) => {
-                model.capacity_from.insert(c.workstation_id, today);
+                let day_number = |date: Date| date.num_days_from_ce();
+                let spans = state
+                    .posts()
+                    .filter(|(_, p)| p.workstation == c.workstation_id)
+                    .map(|(_, p)| (day_number(p.start), day_number(last_day(p))))
+                    .collect();
+                model
+                    .capacity_changed
+                    .insert(c.workstation_id, CapacityChange { from: today, spans });
             }
             (Command::RetireCommissioner(c), _) => {
                 model
