@@ -7,7 +7,11 @@
 //! `bureau-150200`, …) acts on the commissioners homed in its city and on
 //! the workstations hosted in its city; a post, and the service recorded
 //! through it, belong to the workstation's host city, whatever city the post
-//! serves or the commissioner comes from. Every other actor may do nothing.
+//! serves or the commissioner comes from. A demand belongs to its city's
+//! bureau; appointing a post for a demand needs both the post's (the host
+//! city) and the demand's, so across cities it is two acts: the host city
+//! appoints, the demand's city dispatches. Every other actor may do
+//! nothing.
 //!
 //! A target that does not exist is left to `decide`, which answers
 //! `NOT_FOUND`: a bureau learns no more than that, and an unknown actor is
@@ -84,6 +88,18 @@ pub enum Unauthorized {
         /// The commissioner's home city.
         city: CityCode,
     },
+    /// A bureau acting on a demand of another city.
+    #[error("{actor} may not {action}: demand {title} is in city {city}, so only {BUREAU_PREFIX}{city} or admin may")]
+    DemandOfAnotherCity {
+        /// The bureau.
+        actor: String,
+        /// What was attempted.
+        action: &'static str,
+        /// The demand's title.
+        title: String,
+        /// The demand's city.
+        city: CityCode,
+    },
     /// A bureau acting on a workstation (or a post there) hosted in another
     /// city.
     #[error("{actor} may not {action}: workstation {name} is hosted in city {city}, so only {BUREAU_PREFIX}{city} or admin may")]
@@ -106,6 +122,7 @@ impl Unauthorized {
             Unauthorized::UnknownActor { .. } => "UNKNOWN_ACTOR",
             Unauthorized::CommissionerOfAnotherCity { .. } => "COMMISSIONER_OF_ANOTHER_CITY",
             Unauthorized::WorkstationOfAnotherCity { .. } => "WORKSTATION_OF_ANOTHER_CITY",
+            Unauthorized::DemandOfAnotherCity { .. } => "DEMAND_OF_ANOTHER_CITY",
         }
     }
 }
@@ -114,12 +131,15 @@ impl Unauthorized {
 enum Owner {
     Commissioner { name: String, city: CityCode },
     Workstation { name: String, city: CityCode },
+    Demand { title: String, city: CityCode },
 }
 
 impl Owner {
     fn city(&self) -> CityCode {
         match self {
-            Owner::Commissioner { city, .. } | Owner::Workstation { city, .. } => *city,
+            Owner::Commissioner { city, .. }
+            | Owner::Workstation { city, .. }
+            | Owner::Demand { city, .. } => *city,
         }
     }
 }
@@ -141,13 +161,19 @@ fn action(command: &Command) -> &'static str {
         Command::ExtendPostTerm(_) => "extend a post's term",
         Command::EndPost(_) => "end a post",
         Command::RecordService(_) => "record service",
+        Command::SubmitDemand(_) => "submit a demand",
+        Command::DispatchDemand(_) => "dispatch a demand",
+        Command::ResolveDemand(_) => "resolve a demand",
+        Command::WithdrawDemand(_) => "withdraw a demand",
     }
 }
 
-/// Whose the target is: commands about a commissioner belong to its home
+/// Whose the targets are: commands about a commissioner belong to its home
 /// city; commands about a workstation, a post or a service record to the
-/// workstation's host city. `None` when `state` does not know the target.
-fn owner(state: &State, command: &Command) -> Option<Owner> {
+/// workstation's host city; commands about a demand to the demand's city.
+/// A post appointed for a demand has two owners. A target `state` does not
+/// know has none.
+fn owners(state: &State, command: &Command) -> Vec<Owner> {
     let commissioner = |id| {
         state.commissioner(id).map(|c| Owner::Commissioner {
             name: c.name.to_string(),
@@ -161,7 +187,13 @@ fn owner(state: &State, command: &Command) -> Option<Owner> {
         })
     };
     let post = |id| state.post(id).and_then(|p| workstation(p.workstation));
-    match command {
+    let demand = |id| {
+        state.demand(id).map(|d| Owner::Demand {
+            title: d.title.to_string(),
+            city: d.city,
+        })
+    };
+    let owner = match command {
         Command::RegisterCommissioner(c) => Some(Owner::Commissioner {
             name: c.name.to_string(),
             city: c.home_city,
@@ -178,11 +210,23 @@ fn owner(state: &State, command: &Command) -> Option<Owner> {
         Command::WithdrawWorkstationService(c) => workstation(c.workstation_id),
         Command::ChangeWorkstationCapacity(c) => workstation(c.workstation_id),
         Command::CloseWorkstation(c) => workstation(c.workstation_id),
-        Command::AppointPost(c) => workstation(c.workstation_id),
+        Command::AppointPost(c) => {
+            let mut both: Vec<Owner> = workstation(c.workstation_id).into_iter().collect();
+            both.extend(c.demand_id.and_then(demand));
+            return both;
+        }
         Command::ExtendPostTerm(c) => post(c.post_id),
         Command::EndPost(c) => post(c.post_id),
         Command::RecordService(c) => post(c.post_id),
-    }
+        Command::SubmitDemand(c) => Some(Owner::Demand {
+            title: c.title.to_string(),
+            city: c.city,
+        }),
+        Command::DispatchDemand(c) => demand(c.demand_id),
+        Command::ResolveDemand(c) => demand(c.demand_id),
+        Command::WithdrawDemand(c) => demand(c.demand_id),
+    };
+    owner.into_iter().collect()
 }
 
 /// Says whether `actor` may send `command` against `state`; the refusal
@@ -198,12 +242,12 @@ pub fn authorize(state: &State, actor: &Actor, command: &Command) -> Result<(), 
             }))
         }
     };
-    let Some(owner) = owner(state, command) else {
+    let Some(owner) = owners(state, command)
+        .into_iter()
+        .find(|owner| owner.city() != bureau_city)
+    else {
         return Ok(());
     };
-    if owner.city() == bureau_city {
-        return Ok(());
-    }
     let actor = actor.to_string();
     let action = action(command);
     Err(Rejection::Unauthorized(match owner {
@@ -217,6 +261,12 @@ pub fn authorize(state: &State, actor: &Actor, command: &Command) -> Result<(), 
             actor,
             action,
             name,
+            city,
+        },
+        Owner::Demand { title, city } => Unauthorized::DemandOfAnotherCity {
+            actor,
+            action,
+            title,
             city,
         },
     }))

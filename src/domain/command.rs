@@ -2,8 +2,8 @@
 //! Names are imperative; each command names its target by id.
 
 use super::types::{
-    Capacity, CityCode, CommissionerId, Date, HoursPerMonth, Minutes, PostId, ServiceId, StreamId,
-    Text, WorkstationId,
+    Capacity, CityCode, CommissionerId, DemandId, Date, HoursPerMonth, Minutes, PostId,
+    Satisfaction, ServiceId, StreamId, Text, WorkstationId,
 };
 
 /// The kind of employer a commissioner comes from.
@@ -152,6 +152,9 @@ pub struct AppointPost {
     pub start_date: Date,
     /// Last day.
     pub end_date: Date,
+    /// A demand the post is appointed for: dispatched to the post in the
+    /// same commit, or the whole command is refused.
+    pub demand_id: Option<DemandId>,
 }
 
 /// Moves a post's last day later.
@@ -191,6 +194,62 @@ pub struct RecordService {
     pub beneficiary_city: CityCode,
     /// What was done.
     pub summary: Text,
+    /// The demand the service was for; it must be dispatched to the post.
+    pub demand_id: Option<DemandId>,
+}
+
+/// Publishes an enterprise's technical demand, to be served in a city.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitDemand {
+    /// New id.
+    pub demand_id: DemandId,
+    /// What is needed, in a line.
+    pub title: Text,
+    /// The enterprise that needs it.
+    pub enterprise: Text,
+    /// City where the need is; posts serving it can be dispatched.
+    pub city: CityCode,
+    /// Expertise wanted (1 to 8 tags); a commissioner with any one matches.
+    pub expertise: Vec<Text>,
+    /// Hours per month of service wanted.
+    pub hours_per_month: HoursPerMonth,
+    /// First day of the wanted period.
+    pub start_date: Date,
+    /// Last day of the wanted period (at most three years on).
+    pub end_date: Date,
+    /// The need in detail.
+    pub description: Text,
+}
+
+/// Dispatches a demand to an existing post.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DispatchDemand {
+    /// Target.
+    pub demand_id: DemandId,
+    /// The post that will serve it.
+    pub post_id: PostId,
+}
+
+/// Closes a dispatched demand as served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveDemand {
+    /// Target.
+    pub demand_id: DemandId,
+    /// What came of it.
+    pub outcome: Text,
+    /// The enterprise's satisfaction.
+    pub satisfaction: Satisfaction,
+    /// The day it was resolved; `None` means today.
+    pub resolved_on: Option<Date>,
+}
+
+/// Withdraws a demand that no service was recorded for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawDemand {
+    /// Target.
+    pub demand_id: DemandId,
+    /// Why, for the record.
+    pub reason: Text,
 }
 
 /// Every command tepai decides.
@@ -224,6 +283,14 @@ pub enum Command {
     EndPost(EndPost),
     /// See [`RecordService`].
     RecordService(RecordService),
+    /// See [`SubmitDemand`].
+    SubmitDemand(SubmitDemand),
+    /// See [`DispatchDemand`].
+    DispatchDemand(DispatchDemand),
+    /// See [`ResolveDemand`].
+    ResolveDemand(ResolveDemand),
+    /// See [`WithdrawDemand`].
+    WithdrawDemand(WithdrawDemand),
 }
 
 impl Command {
@@ -244,6 +311,10 @@ impl Command {
             Command::ExtendPostTerm(c) => c.post_id.stream(),
             Command::EndPost(c) => c.post_id.stream(),
             Command::RecordService(c) => c.post_id.stream(),
+            Command::SubmitDemand(c) => c.demand_id.stream(),
+            Command::DispatchDemand(c) => c.demand_id.stream(),
+            Command::ResolveDemand(c) => c.demand_id.stream(),
+            Command::WithdrawDemand(c) => c.demand_id.stream(),
         }
     }
 
@@ -264,6 +335,10 @@ impl Command {
             Command::ExtendPostTerm(_) => "ExtendPostTerm",
             Command::EndPost(_) => "EndPost",
             Command::RecordService(_) => "RecordService",
+            Command::SubmitDemand(_) => "SubmitDemand",
+            Command::DispatchDemand(_) => "DispatchDemand",
+            Command::ResolveDemand(_) => "ResolveDemand",
+            Command::WithdrawDemand(_) => "WithdrawDemand",
         }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::command::CommissionerKind;
 use super::types::{
-    Capacity, CityCode, CommissionerId, Date, HoursPerMonth, Minutes, PostId, ServiceId, StreamId,
-    Text, WorkstationId,
+    Capacity, CityCode, CommissionerId, Date, DemandId, HoursPerMonth, Minutes, PostId,
+    Satisfaction, ServiceId, StreamId, Text, WorkstationId,
 };
 
 /// Every event tepai records.
@@ -106,7 +106,32 @@ pub enum Event {
         beneficiary: Text,
         beneficiary_city: CityCode,
         summary: Text,
+        /// The demand the service was for, if any.
+        demand_id: Option<DemandId>,
     },
+    /// An enterprise's demand was published.
+    DemandSubmitted {
+        demand_id: DemandId,
+        title: Text,
+        enterprise: Text,
+        city: CityCode,
+        expertise: Vec<Text>,
+        hours_per_month: HoursPerMonth,
+        start_date: Date,
+        end_date: Date,
+        description: Text,
+    },
+    /// A demand was dispatched to a post that serves it.
+    DemandDispatched { demand_id: DemandId, post_id: PostId },
+    /// A dispatched demand was resolved; final.
+    DemandResolved {
+        demand_id: DemandId,
+        outcome: Text,
+        satisfaction: Satisfaction,
+        resolved_on: Date,
+    },
+    /// A demand was withdrawn; final.
+    DemandWithdrawn { demand_id: DemandId, reason: Text },
 }
 
 impl Event {
@@ -137,6 +162,10 @@ impl Event {
             | Event::PostTermExtended { post_id, .. }
             | Event::PostEnded { post_id, .. }
             | Event::ServiceRecorded { post_id, .. } => post_id.stream(),
+            Event::DemandSubmitted { demand_id, .. }
+            | Event::DemandDispatched { demand_id, .. }
+            | Event::DemandResolved { demand_id, .. }
+            | Event::DemandWithdrawn { demand_id, .. } => demand_id.stream(),
         }
     }
 
@@ -157,6 +186,10 @@ impl Event {
             Event::PostTermExtended { .. } => "PostTermExtended",
             Event::PostEnded { .. } => "PostEnded",
             Event::ServiceRecorded { .. } => "ServiceRecorded",
+            Event::DemandSubmitted { .. } => "DemandSubmitted",
+            Event::DemandDispatched { .. } => "DemandDispatched",
+            Event::DemandResolved { .. } => "DemandResolved",
+            Event::DemandWithdrawn { .. } => "DemandWithdrawn",
         }
     }
 }

@@ -2,8 +2,99 @@
 //! hours a month run on each day of a window. Rules about "every day of the
 //! term" ask this instead of looking only at today, so a post dated next
 //! year counts on the days it covers.
+//!
+//! [`commissioner_load`] and [`workstation_load`] are the posts, hours and
+//! capacity rules themselves. `decide` refuses with them, and the
+//! candidates view lists with them, so the two cannot drift apart.
 
+use super::policy::Policy;
 use super::types::{next_day, Date};
+
+/// What one more post would make of a commissioner's load over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommissionerLoad {
+    /// It fits on every day. The peaks are of the posts already held, each
+    /// the most on any one day of the period.
+    Fits {
+        /// Most posts held on one day.
+        peak_posts: u32,
+        /// Most hours per month held on one day.
+        peak_hours: u32,
+    },
+    /// On `day` (the first such) the commissioner would hold `posts` posts,
+    /// the new one included, more than the limit.
+    TooManyPosts {
+        /// First day over the limit.
+        day: Date,
+        /// Posts on that day, the new one included.
+        posts: u32,
+    },
+    /// On `day` (the first such) the commissioner would hold `hours` hours
+    /// per month, the new post's included, more than the limit.
+    TooManyHours {
+        /// First day over the limit.
+        day: Date,
+        /// Hours per month on that day, the new post's included.
+        hours: u32,
+    },
+}
+
+/// The posts and hours rules: whether a commissioner holding the posts
+/// `held` (first day, last day, hours per month) can take one more post of
+/// `hours` over `[from, to]` under `policy`. Posts are checked before hours
+/// on each day, days in order.
+pub fn commissioner_load(
+    held: impl IntoIterator<Item = (Date, Date, u32)>,
+    from: Date,
+    to: Date,
+    hours: u32,
+    policy: &Policy,
+) -> CommissionerLoad {
+    let (mut peak_posts, mut peak_hours) = (0, 0);
+    for level in levels(held, from, to) {
+        let posts = level.posts + 1;
+        if posts > policy.max_posts_per_commissioner {
+            return CommissionerLoad::TooManyPosts {
+                day: level.day,
+                posts,
+            };
+        }
+        let total = level.hours + hours;
+        if total > policy.max_hours_per_month {
+            return CommissionerLoad::TooManyHours {
+                day: level.day,
+                hours: total,
+            };
+        }
+        peak_posts = peak_posts.max(level.posts);
+        peak_hours = peak_hours.max(level.hours);
+    }
+    CommissionerLoad::Fits {
+        peak_posts,
+        peak_hours,
+    }
+}
+
+/// The capacity rule: whether a workstation running the posts `running`
+/// has a seat for one more over `[from, to]`. `Ok` holds the seats free on
+/// the fullest day (at least 1); `Err` the first day without a seat and the
+/// posts it would then run.
+pub fn workstation_load(
+    running: impl IntoIterator<Item = (Date, Date, u32)>,
+    from: Date,
+    to: Date,
+    capacity: u32,
+) -> Result<u32, (Date, u32)> {
+    let mut fullest = 0;
+    for level in levels(running, from, to) {
+        let posts = level.posts + 1;
+        if posts > capacity {
+            return Err((level.day, posts));
+        }
+        fullest = fullest.max(level.posts);
+    }
+    Ok(capacity - fullest)
+}
 
 /// The load on one stretch of days, from `day` until the next level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

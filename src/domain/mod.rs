@@ -23,15 +23,17 @@ pub use authorize::{authorize, Actor, Unauthorized, ADMIN, BUREAU_PREFIX};
 pub use command::*;
 pub use decide::decide;
 pub use event::Event;
+pub use load::{commissioner_load, workstation_load, CommissionerLoad};
 pub use policy::Policy;
 pub use rejection::{RejectCode, Rejection};
 pub use state::{
-    evolve, Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus,
+    evolve, Commissioner, CommissionerStatus, Demand, DemandStatus, Post, State, Workstation,
+    WorkstationStatus,
 };
 pub use types::{
-    excerpt, limits, parse_date, parse_date_or, parse_tags, Capacity, CityCode, CommissionerId,
-    Date, FieldError, HoursPerMonth, Lines, Minutes, PostId, ServiceId, StreamId, Text,
-    WorkstationId, MAX_DATE, MIN_DATE,
+    excerpt, limits, parse_date, parse_date_or, parse_tags, parse_wanted_tags, Capacity, CityCode,
+    CommissionerId, Date, DemandId, FieldError, HoursPerMonth, Lines, Minutes, PostId,
+    Satisfaction, ServiceId, StreamId, Text, WorkstationId, MAX_DATE, MIN_DATE,
 };
 
 /// The date in the region (UTC+8, no daylight saving) at `unix_ms`.

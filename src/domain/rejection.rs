@@ -3,7 +3,7 @@
 //! is an answer, not an error: nothing went wrong, the rules said no.
 
 use super::authorize::Unauthorized;
-use super::types::{CityCode, Date, FieldError, PostId, ServiceId, StreamId};
+use super::types::{CityCode, Date, DemandId, FieldError, PostId, ServiceId, StreamId};
 
 /// The public code of a rejection (`RejectCode` in the protobuf contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +103,14 @@ pub enum Rejection {
     /// Service recorded for a day that has not come yet.
     #[error("service cannot be recorded for {date}; today is {today}")]
     ServiceInFuture {
+        /// The day asked for.
+        date: Date,
+        /// Today in the region.
+        today: Date,
+    },
+    /// A demand resolved on a day that has not come yet.
+    #[error("a demand cannot be resolved on {date}; today is {today}")]
+    ResolvedInFuture {
         /// The day asked for.
         date: Date,
         /// Today in the region.
@@ -268,6 +276,102 @@ pub enum Rejection {
         /// Last day of the post.
         end: Date,
     },
+    /// Acting on a demand that was resolved or withdrawn.
+    #[error("demand {title} ({demand}) is {status}; resolved and withdrawn demands are final, so it cannot {action}")]
+    DemandClosed {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// "resolved" or "withdrawn".
+        status: &'static str,
+        /// What was attempted.
+        action: &'static str,
+    },
+    /// Resolving a demand no post serves.
+    #[error("demand {title} ({demand}) is still open: no post serves it, so it cannot be resolved; dispatch it to a post first")]
+    DemandNotDispatched {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+    },
+    /// Withdrawing a demand that was served.
+    #[error("service was recorded for demand {title} ({demand}); it can be resolved, not withdrawn")]
+    DemandHasService {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+    },
+    /// Dispatching a demand to a post it is already dispatched to.
+    #[error("demand {title} ({demand}) is already dispatched to post {post}")]
+    AlreadyDispatched {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// The post.
+        post: PostId,
+    },
+    /// Dispatching a demand to a post that serves another city.
+    #[error("post {post} serves city {serving_city}, but demand {title} ({demand}) is in city {city}")]
+    PostServesAnotherCity {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// The demand's city.
+        city: CityCode,
+        /// The post.
+        post: PostId,
+        /// The city the post serves.
+        serving_city: CityCode,
+    },
+    /// Dispatching a demand to a post whose term misses the wanted period.
+    #[error("post {post} runs from {start} to {end}, outside the period {wanted_start} to {wanted_end} that demand {title} ({demand}) wants")]
+    PostOutsidePeriod {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// First day wanted.
+        wanted_start: Date,
+        /// Last day wanted.
+        wanted_end: Date,
+        /// The post.
+        post: PostId,
+        /// The post's first day.
+        start: Date,
+        /// The post's last day.
+        end: Date,
+    },
+    /// The post's commissioner has none of the wanted expertise.
+    #[error("commissioner {name} of post {post} has none of the expertise demand {title} ({demand}) wants ({wanted}); their expertise: {has}")]
+    ExpertiseMismatch {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// The post.
+        post: PostId,
+        /// Commissioner's name.
+        name: String,
+        /// The wanted tags, as a list.
+        wanted: String,
+        /// The commissioner's tags, as a list ("none" when empty).
+        has: String,
+    },
+    /// Service recorded for a demand the post does not serve.
+    #[error("demand {title} ({demand}) is not dispatched to post {post}; dispatch it before recording service for it")]
+    NotDispatchedToPost {
+        /// The demand.
+        demand: DemandId,
+        /// Its title.
+        title: String,
+        /// The post.
+        post: PostId,
+    },
 
     /// The actor may not send this command.
     #[error("{0}")]
@@ -303,7 +407,8 @@ impl Rejection {
             | ExtensionNotLater { .. }
             | EndAfterTerm { .. }
             | NothingToUpdate
-            | ServiceInFuture { .. } => RejectCode::InvalidArgument,
+            | ServiceInFuture { .. }
+            | ResolvedInFuture { .. } => RejectCode::InvalidArgument,
             NotFound(_) => RejectCode::NotFound,
             AlreadyExists(_) | ServiceExists(_) => RejectCode::AlreadyExists,
             CommissionerNotActive { .. }
@@ -319,7 +424,15 @@ impl Rejection {
             | CapacityBelowRunningPosts { .. }
             | DuplicatePost { .. }
             | PostAlreadyEnded { .. }
-            | ServiceOutsideTerm { .. } => RejectCode::RuleViolated,
+            | ServiceOutsideTerm { .. }
+            | DemandClosed { .. }
+            | DemandNotDispatched { .. }
+            | DemandHasService { .. }
+            | AlreadyDispatched { .. }
+            | PostServesAnotherCity { .. }
+            | PostOutsidePeriod { .. }
+            | ExpertiseMismatch { .. }
+            | NotDispatchedToPost { .. } => RejectCode::RuleViolated,
             WrongExpectedVersion { .. } => RejectCode::Conflict,
             Unauthorized(_) => RejectCode::Unauthorized,
         }
@@ -354,6 +467,15 @@ impl Rejection {
             DuplicatePost { .. } => "DUPLICATE_POST",
             PostAlreadyEnded { .. } => "POST_ALREADY_ENDED",
             ServiceOutsideTerm { .. } => "SERVICE_OUTSIDE_TERM",
+            ResolvedInFuture { .. } => "RESOLVED_IN_FUTURE",
+            DemandClosed { .. } => "DEMAND_CLOSED",
+            DemandNotDispatched { .. } => "DEMAND_NOT_DISPATCHED",
+            DemandHasService { .. } => "DEMAND_HAS_SERVICE",
+            AlreadyDispatched { .. } => "ALREADY_DISPATCHED",
+            PostServesAnotherCity { .. } => "POST_SERVES_ANOTHER_CITY",
+            PostOutsidePeriod { .. } => "POST_OUTSIDE_PERIOD",
+            ExpertiseMismatch { .. } => "EXPERTISE_MISMATCH",
+            NotDispatchedToPost { .. } => "NOT_DISPATCHED_TO_POST",
             WrongExpectedVersion { .. } => "WRONG_EXPECTED_VERSION",
             Unauthorized(refusal) => refusal.rule(),
         }

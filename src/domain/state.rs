@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::command::CommissionerKind;
 use super::event::Event;
 use super::types::{
-    Capacity, CityCode, CommissionerId, Date, HoursPerMonth, PostId, ServiceId, StreamId, Text,
-    WorkstationId,
+    Capacity, CityCode, CommissionerId, Date, DemandId, HoursPerMonth, PostId, ServiceId,
+    StreamId, Text, WorkstationId,
 };
 
 /// A commissioner's standing.
@@ -134,6 +134,59 @@ impl Post {
     }
 }
 
+/// Where a demand stands. Resolved and withdrawn are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemandStatus {
+    /// Published, no post serves it yet.
+    Open,
+    /// At least one post serves it.
+    Dispatched,
+    /// Served, with an outcome and the enterprise's satisfaction.
+    Resolved,
+    /// Taken back before any service was recorded for it.
+    Withdrawn,
+}
+
+impl DemandStatus {
+    /// Lower-case name, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DemandStatus::Open => "open",
+            DemandStatus::Dispatched => "dispatched",
+            DemandStatus::Resolved => "resolved",
+            DemandStatus::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Whether the demand can change no more.
+    pub fn is_final(self) -> bool {
+        matches!(self, DemandStatus::Resolved | DemandStatus::Withdrawn)
+    }
+}
+
+/// What decisions know of a demand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Demand {
+    /// Title, quoted in rejections.
+    pub title: Text,
+    /// City where the need is; only posts serving it can be dispatched.
+    pub city: CityCode,
+    /// Expertise wanted; a commissioner with any one of them matches.
+    pub expertise: Vec<Text>,
+    /// First day of the wanted period.
+    pub start: Date,
+    /// Last day of the wanted period.
+    pub end: Date,
+    /// Standing.
+    pub status: DemandStatus,
+    /// Posts dispatched to it, in dispatch order.
+    pub posts: Vec<PostId>,
+    /// Whether service was recorded for it (it can then only be resolved).
+    pub served: bool,
+    /// Events in the demand's stream.
+    pub version: u64,
+}
+
 /// Everything decisions read. Grows with history; holds no IO.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct State {
@@ -141,6 +194,7 @@ pub struct State {
     workstations: HashMap<WorkstationId, Workstation>,
     posts: HashMap<PostId, Post>,
     services: HashSet<ServiceId>,
+    demands: HashMap<DemandId, Demand>,
 }
 
 impl State {
@@ -157,6 +211,11 @@ impl State {
     /// A post by id.
     pub fn post(&self, id: PostId) -> Option<&Post> {
         self.posts.get(&id)
+    }
+
+    /// A demand by id.
+    pub fn demand(&self, id: DemandId) -> Option<&Demand> {
+        self.demands.get(&id)
     }
 
     /// Whether a service record id is taken.
@@ -185,6 +244,7 @@ impl State {
             StreamId::CommissionerId(id) => self.commissioners.get(&id).map_or(0, |c| c.version),
             StreamId::WorkstationId(id) => self.workstations.get(&id).map_or(0, |w| w.version),
             StreamId::PostId(id) => self.posts.get(&id).map_or(0, |p| p.version),
+            StreamId::DemandId(id) => self.demands.get(&id).map_or(0, |d| d.version),
         }
     }
 
@@ -193,6 +253,7 @@ impl State {
             StreamId::CommissionerId(id) => self.commissioners.get_mut(&id).map(|c| &mut c.version),
             StreamId::WorkstationId(id) => self.workstations.get_mut(&id).map(|w| &mut w.version),
             StreamId::PostId(id) => self.posts.get_mut(&id).map(|p| &mut p.version),
+            StreamId::DemandId(id) => self.demands.get_mut(&id).map(|d| &mut d.version),
         };
         if let Some(version) = version {
             *version += 1;
@@ -343,8 +404,57 @@ pub fn evolve(state: &mut State, event: &Event) {
                 p.ended_on = Some(*end_date);
             }
         }
-        Event::ServiceRecorded { service_id, .. } => {
+        Event::ServiceRecorded {
+            service_id,
+            demand_id,
+            ..
+        } => {
             state.services.insert(*service_id);
+            if let Some(d) = demand_id.and_then(|id| state.demands.get_mut(&id)) {
+                d.served = true;
+            }
+        }
+        Event::DemandSubmitted {
+            demand_id,
+            title,
+            city,
+            expertise,
+            start_date,
+            end_date,
+            ..
+        } => {
+            state.demands.insert(
+                *demand_id,
+                Demand {
+                    title: title.clone(),
+                    city: *city,
+                    expertise: expertise.clone(),
+                    start: *start_date,
+                    end: *end_date,
+                    status: DemandStatus::Open,
+                    posts: Vec::new(),
+                    served: false,
+                    version: 0,
+                },
+            );
+        }
+        Event::DemandDispatched { demand_id, post_id } => {
+            if let Some(d) = state.demands.get_mut(demand_id) {
+                d.posts.push(*post_id);
+                if d.status == DemandStatus::Open {
+                    d.status = DemandStatus::Dispatched;
+                }
+            }
+        }
+        Event::DemandResolved { demand_id, .. } => {
+            if let Some(d) = state.demands.get_mut(demand_id) {
+                d.status = DemandStatus::Resolved;
+            }
+        }
+        Event::DemandWithdrawn { demand_id, .. } => {
+            if let Some(d) = state.demands.get_mut(demand_id) {
+                d.status = DemandStatus::Withdrawn;
+            }
         }
     }
     state.bump(event.stream());

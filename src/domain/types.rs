@@ -100,6 +100,11 @@ id_type!(
     /// Identifies a post (兼职); chosen by the producer.
     PostId
 );
+id_type!(
+    /// Identifies an enterprise's technical demand (技术需求); chosen by the
+    /// producer.
+    DemandId
+);
 
 /// Identifies a service record; chosen by the producer. Service records live
 /// in their post's stream, so this id has no stream of its own.
@@ -120,7 +125,7 @@ impl fmt::Display for ServiceId {
 }
 
 /// The event stream an event belongs to: `commissioner-<id>`,
-/// `workstation-<id>` or `post-<id>`.
+/// `workstation-<id>`, `post-<id>` or `demand-<id>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum StreamId {
     /// A commissioner's stream.
@@ -129,6 +134,8 @@ pub enum StreamId {
     WorkstationId(WorkstationId),
     /// A post's stream, which also holds its service records.
     PostId(PostId),
+    /// A demand's stream.
+    DemandId(DemandId),
 }
 
 impl StreamId {
@@ -138,6 +145,7 @@ impl StreamId {
             StreamId::CommissionerId(_) => "commissioner",
             StreamId::WorkstationId(_) => "workstation",
             StreamId::PostId(_) => "post",
+            StreamId::DemandId(_) => "demand",
         }
     }
 
@@ -147,6 +155,7 @@ impl StreamId {
             StreamId::CommissionerId(id) => id.0,
             StreamId::WorkstationId(id) => id.0,
             StreamId::PostId(id) => id.0,
+            StreamId::DemandId(id) => id.0,
         }
     }
 
@@ -156,7 +165,7 @@ impl StreamId {
             FieldError::new(
                 "stream_id",
                 format!(
-                    "'{}' is not a stream id (commissioner-, workstation- or post- and a UUID)",
+                    "'{}' is not a stream id (commissioner-, workstation-, post- or demand- and a UUID)",
                     excerpt(value)
                 ),
             )
@@ -167,6 +176,7 @@ impl StreamId {
             "commissioner" => Ok(StreamId::CommissionerId(CommissionerId(id))),
             "workstation" => Ok(StreamId::WorkstationId(WorkstationId(id))),
             "post" => Ok(StreamId::PostId(PostId(id))),
+            "demand" => Ok(StreamId::DemandId(DemandId(id))),
             _ => Err(bad()),
         }
     }
@@ -354,6 +364,11 @@ bounded_number!(
     /// Minutes of one service record (at most one day).
     Minutes, 1, 1440, "minutes"
 );
+bounded_number!(
+    /// The enterprise's satisfaction with a resolved demand (满意度), 1 (poor)
+    /// to 5 (excellent).
+    Satisfaction, 1, 5, "points"
+);
 
 /// Free text with a length bound. Stored and returned verbatim.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -378,6 +393,9 @@ pub mod limits {
     pub const TAG: usize = 64;
     /// Tags on one commissioner or workstation.
     pub const TAGS: usize = 32;
+    /// Expertise tags a demand may want: few, so that matching stays
+    /// meaningful.
+    pub const DEMAND_TAGS: usize = 8;
 }
 
 impl Text {
@@ -452,4 +470,19 @@ pub fn parse_tags(field: &'static str, values: &[String]) -> Result<Vec<Text>, F
         .iter()
         .map(|v| Text::parse(field, v, limits::TAG, Lines::Single, true))
         .collect()
+}
+
+/// Parses the expertise a demand wants: 1 to [`limits::DEMAND_TAGS`] tags.
+pub fn parse_wanted_tags(field: &'static str, values: &[String]) -> Result<Vec<Text>, FieldError> {
+    if values.is_empty() || values.len() > limits::DEMAND_TAGS {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "has {} tags; a demand wants 1 to {}",
+                values.len(),
+                limits::DEMAND_TAGS
+            ),
+        ));
+    }
+    parse_tags(field, values)
 }

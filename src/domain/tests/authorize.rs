@@ -385,3 +385,66 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_demand_belongs_to_its_citys_bureau() {
+    let history = || world_and([demand(1).in_city(BAOTOU).submitted()]);
+    given(world())
+        .by(BAOTOU_BUREAU)
+        .when(demand(1).in_city(BAOTOU).submit())
+        .then_allowed();
+    let r = given(world())
+        .by(HOHHOT_BUREAU)
+        .when(demand(1).in_city(BAOTOU).submit())
+        .then_unauthorized("DEMAND_OF_ANOTHER_CITY");
+    assert_eq!(
+        r.to_string(),
+        format!(
+            "bureau-150100 may not submit a demand: demand {} is in city 150200, so only bureau-150200 or admin may",
+            demand_title(1)
+        )
+    );
+    let commands: [Command; 3] = [
+        dispatch(1, 1).into(),
+        resolve(1, None).into(),
+        withdraw_demand(1).into(),
+    ];
+    for command in commands {
+        given(history())
+            .by(BAOTOU_BUREAU)
+            .when(command.clone())
+            .then_allowed();
+        given(history())
+            .by(HOHHOT_BUREAU)
+            .when(command)
+            .then_unauthorized("DEMAND_OF_ANOTHER_CITY");
+    }
+}
+
+#[test]
+fn appointing_for_a_demand_needs_the_host_city_and_the_demands_city() {
+    // Workstation 1 stands in Hohhot and serves Baotou; the demand is Baotou's.
+    let history = || world_and([demand(1).in_city(BAOTOU).submitted()]);
+    let appoint = || post(1).serving(BAOTOU).for_demand(1).appoint();
+    given(history())
+        .by(HOHHOT_BUREAU)
+        .when(appoint())
+        .then_unauthorized("DEMAND_OF_ANOTHER_CITY");
+    given(history())
+        .by(BAOTOU_BUREAU)
+        .when(appoint())
+        .then_unauthorized("WORKSTATION_OF_ANOTHER_CITY");
+    given(history()).by("admin").when(appoint()).then_allowed();
+    // Two acts instead: the host city appoints, the demand's city dispatches.
+    given(history())
+        .by(HOHHOT_BUREAU)
+        .when(post(1).serving(BAOTOU).appoint())
+        .then_allowed();
+    given(world_and([
+        demand(1).in_city(BAOTOU).submitted(),
+        post(1).serving(BAOTOU).appointed(),
+    ]))
+    .by(BAOTOU_BUREAU)
+    .when(dispatch(1, 1))
+    .then_allowed();
+}

@@ -9,6 +9,7 @@
 
 mod authorize;
 mod commissioner;
+mod demand;
 mod post;
 mod properties;
 mod service;
@@ -18,10 +19,11 @@ use uuid::Uuid;
 
 use crate::domain::{
     decide, evolve, AppointPost, Capacity, ChangeWorkstationCapacity, CityCode, CloseWorkstation,
-    Command, CommissionerId, CommissionerKind, Date, EndPost, EstablishWorkstation, Event,
-    ExtendPostTerm, ExtendWorkstationService, HoursPerMonth, Minutes, Policy, PostId,
-    RecordService, RegisterCommissioner, ReinstateCommissioner, RejectCode, Rejection,
-    RetireCommissioner, ServiceId, State, SuspendCommissioner, Text, UpdateCommissionerProfile,
+    Command, CommissionerId, CommissionerKind, Date, DemandId, DispatchDemand, EndPost,
+    EstablishWorkstation, Event, ExtendPostTerm, ExtendWorkstationService, HoursPerMonth, Minutes,
+    Policy, PostId, RecordService, RegisterCommissioner, ReinstateCommissioner, RejectCode,
+    Rejection, ResolveDemand, RetireCommissioner, Satisfaction, ServiceId, State, SubmitDemand,
+    SuspendCommissioner, Text, UpdateCommissionerProfile, WithdrawDemand,
     WithdrawWorkstationService, WorkstationId,
 };
 use RejectCode::{AlreadyExists, InvalidArgument, NotFound, RuleViolated};
@@ -57,6 +59,10 @@ pub(crate) fn pid(n: u128) -> PostId {
 
 pub(crate) fn sid(n: u128) -> ServiceId {
     ServiceId(Uuid::from_u128(0xD000 + n))
+}
+
+pub(crate) fn did(n: u128) -> DemandId {
+    DemandId(Uuid::from_u128(0xE000 + n))
 }
 
 pub(crate) fn capacity(n: u32) -> Capacity {
@@ -214,6 +220,10 @@ into_command!(
     ExtendPostTerm,
     EndPost,
     RecordService,
+    SubmitDemand,
+    DispatchDemand,
+    ResolveDemand,
+    WithdrawDemand,
 );
 
 /// A policy whose region also holds Ordos and Ulanqab.
@@ -464,6 +474,7 @@ pub(crate) struct PostSpec {
     hours: u32,
     start: Date,
     end: Date,
+    demand: Option<u128>,
 }
 
 pub(crate) fn post(n: u128) -> PostSpec {
@@ -475,6 +486,7 @@ pub(crate) fn post(n: u128) -> PostSpec {
         hours: 20,
         start: d("2025-01-01"),
         end: d("2025-12-31"),
+        demand: None,
     }
 }
 
@@ -505,6 +517,12 @@ impl PostSpec {
         self
     }
 
+    /// Appointed for demand `n`, dispatched in the same commit.
+    pub(crate) fn for_demand(mut self, n: u128) -> Self {
+        self.demand = Some(n);
+        self
+    }
+
     pub(crate) fn appoint(&self) -> AppointPost {
         AppointPost {
             post_id: self.id,
@@ -515,6 +533,7 @@ impl PostSpec {
             hours_per_month: hours(self.hours),
             start_date: self.start,
             end_date: self.end,
+            demand_id: self.demand.map(did),
         }
     }
 
@@ -574,6 +593,7 @@ pub(crate) struct ServiceSpec {
     post: u128,
     date: Date,
     beneficiary_city: CityCode,
+    demand: Option<u128>,
 }
 
 pub(crate) fn service(n: u128) -> ServiceSpec {
@@ -582,6 +602,7 @@ pub(crate) fn service(n: u128) -> ServiceSpec {
         post: 1,
         date: d("2025-02-10"),
         beneficiary_city: HOHHOT,
+        demand: None,
     }
 }
 
@@ -601,6 +622,12 @@ impl ServiceSpec {
         self
     }
 
+    /// For demand `n`.
+    pub(crate) fn for_demand(mut self, n: u128) -> Self {
+        self.demand = Some(n);
+        self
+    }
+
     pub(crate) fn record(&self) -> RecordService {
         RecordService {
             service_id: self.id,
@@ -610,6 +637,7 @@ impl ServiceSpec {
             beneficiary: text("蒙牛乳业"),
             beneficiary_city: self.beneficiary_city,
             summary: text("青贮饲料配方指导"),
+            demand_id: self.demand.map(did),
         }
     }
 
@@ -623,7 +651,134 @@ impl ServiceSpec {
             beneficiary: c.beneficiary,
             beneficiary_city: c.beneficiary_city,
             summary: c.summary,
+            demand_id: c.demand_id,
         }
+    }
+}
+
+// ---------------------------------------------------------------- demands
+
+/// A demand with defaults: 伊利集团 in Hohhot wants 乳业 or 奶牛育种, 20
+/// hours a month, for 2025.
+#[derive(Clone)]
+pub(crate) struct DemandSpec {
+    id: DemandId,
+    city: CityCode,
+    expertise: Vec<&'static str>,
+    start: Date,
+    end: Date,
+}
+
+pub(crate) fn demand(n: u128) -> DemandSpec {
+    DemandSpec {
+        id: did(n),
+        city: HOHHOT,
+        expertise: vec!["奶牛育种", "乳业"],
+        start: d("2025-01-01"),
+        end: d("2025-12-31"),
+    }
+}
+
+/// The default title of demand `n`, quoted in rejections.
+pub(crate) fn demand_title(n: u128) -> String {
+    format!("需求{n}：乳品工艺改进")
+}
+
+impl DemandSpec {
+    pub(crate) fn in_city(mut self, city: CityCode) -> Self {
+        self.city = city;
+        self
+    }
+
+    pub(crate) fn wanting(mut self, tags: &[&'static str]) -> Self {
+        self.expertise = tags.to_vec();
+        self
+    }
+
+    pub(crate) fn period(mut self, start: &str, end: &str) -> Self {
+        self.start = d(start);
+        self.end = d(end);
+        self
+    }
+
+    pub(crate) fn submit(&self) -> SubmitDemand {
+        let n = self.id.0.as_u128() - 0xE000;
+        SubmitDemand {
+            demand_id: self.id,
+            title: text(&demand_title(n)),
+            enterprise: text("伊利集团"),
+            city: self.city,
+            expertise: self.expertise.iter().map(|t| text(t)).collect(),
+            hours_per_month: hours(20),
+            start_date: self.start,
+            end_date: self.end,
+            description: text("提高乳品发酵稳定性"),
+        }
+    }
+
+    pub(crate) fn submitted(&self) -> Event {
+        let c = self.submit();
+        Event::DemandSubmitted {
+            demand_id: c.demand_id,
+            title: c.title,
+            enterprise: c.enterprise,
+            city: c.city,
+            expertise: c.expertise,
+            hours_per_month: c.hours_per_month,
+            start_date: c.start_date,
+            end_date: c.end_date,
+            description: c.description,
+        }
+    }
+}
+
+pub(crate) fn dispatch(demand: u128, post: u128) -> DispatchDemand {
+    DispatchDemand {
+        demand_id: did(demand),
+        post_id: pid(post),
+    }
+}
+
+pub(crate) fn dispatched(demand: u128, post: u128) -> Event {
+    Event::DemandDispatched {
+        demand_id: did(demand),
+        post_id: pid(post),
+    }
+}
+
+pub(crate) fn satisfaction(n: u32) -> Satisfaction {
+    Satisfaction::parse("satisfaction", n).expect("a valid satisfaction")
+}
+
+pub(crate) fn resolve(demand: u128, on: Option<&str>) -> ResolveDemand {
+    ResolveDemand {
+        demand_id: did(demand),
+        outcome: text("发酵稳定性提高"),
+        satisfaction: satisfaction(5),
+        resolved_on: on.map(d),
+    }
+}
+
+pub(crate) fn resolved(demand: u128, on: &str) -> Event {
+    Event::DemandResolved {
+        demand_id: did(demand),
+        outcome: text("发酵稳定性提高"),
+        satisfaction: satisfaction(5),
+        resolved_on: d(on),
+    }
+}
+
+pub(crate) fn withdraw_demand(demand: u128) -> WithdrawDemand {
+    WithdrawDemand {
+        demand_id: did(demand),
+        reason: text("企业自行解决"),
+    }
+}
+
+pub(crate) fn demand_withdrawn(demand: u128) -> Event {
+    Event::DemandWithdrawn {
+        demand_id: did(demand),
+        reason: text("企业自行解决"),
     }
 }
 

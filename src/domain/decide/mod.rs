@@ -1,9 +1,13 @@
 //! `decide`: a command and the state in, events or a rejection out. Pure:
-//! no clock (today arrives as an argument), no IO, no randomness.
+//! no clock (today arrives as an argument), no IO, no randomness. The
+//! rules of commissioners, workstations and posts are here; a demand's in
+//! `demand.rs`.
+
+mod demand;
 
 use super::command::*;
 use super::event::Event;
-use super::load::{levels, peak};
+use super::load::{commissioner_load, peak, workstation_load, CommissionerLoad};
 use super::policy::Policy;
 use super::rejection::Rejection;
 use super::state::{Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus};
@@ -41,6 +45,10 @@ pub fn decide(
         Command::ExtendPostTerm(c) => ctx.extend_post_term(c),
         Command::EndPost(c) => ctx.end_post(c),
         Command::RecordService(c) => ctx.record_service(c),
+        Command::SubmitDemand(c) => ctx.submit_demand(c),
+        Command::DispatchDemand(c) => ctx.dispatch_demand(c),
+        Command::ResolveDemand(c) => ctx.resolve_demand(c),
+        Command::WithdrawDemand(c) => ctx.withdraw_demand(c),
     }
 }
 
@@ -127,15 +135,19 @@ impl<'a> Ctx<'a> {
     }
 
     fn require_term_length(&self, start: Date, end: Date) -> Result<(), Rejection> {
+        Self::require_period_within(start, end, self.policy.max_term_months)
+    }
+
+    fn require_period_within(start: Date, end: Date, max_months: u32) -> Result<(), Rejection> {
         if end < start {
             return Err(Rejection::TermReversed { start, end });
         }
-        let latest = previous_day(add_months(start, self.policy.max_term_months));
+        let latest = previous_day(add_months(start, max_months));
         if end > latest {
             return Err(Rejection::TermTooLong {
                 start,
                 end,
-                max_months: self.policy.max_term_months,
+                max_months,
                 latest,
             });
         }
@@ -176,28 +188,26 @@ impl<'a> Ctx<'a> {
             }
         }
 
-        let policy = self.policy;
         let spans = commissioner_posts
             .iter()
             .map(|(_, p)| (p.start, p.last_day(), p.hours.get()));
-        for level in levels(spans, from, to) {
-            let posts = level.posts + 1;
-            if posts > policy.max_posts_per_commissioner {
+        match commissioner_load(spans, from, to, term.hours, self.policy) {
+            CommissionerLoad::Fits { .. } => {}
+            CommissionerLoad::TooManyPosts { day, posts } => {
                 return Err(Rejection::PostLimitExceeded {
                     name: term.commissioner.name.to_string(),
-                    day: level.day,
+                    day,
                     posts,
-                    limit: policy.max_posts_per_commissioner,
-                });
+                    limit: self.policy.max_posts_per_commissioner,
+                })
             }
-            let hours = level.hours + term.hours;
-            if hours > policy.max_hours_per_month {
+            CommissionerLoad::TooManyHours { day, hours } => {
                 return Err(Rejection::HoursOverLimit {
                     name: term.commissioner.name.to_string(),
-                    day: level.day,
+                    day,
                     hours,
-                    limit: policy.max_hours_per_month,
-                });
+                    limit: self.policy.max_hours_per_month,
+                })
             }
         }
 
@@ -205,16 +215,13 @@ impl<'a> Ctx<'a> {
         let spans = self
             .posts_of(&term.workstation.posts, Some(term.post_id))
             .map(|(_, p)| (p.start, p.last_day(), p.hours.get()));
-        for level in levels(spans, from, to) {
-            let posts = level.posts + 1;
-            if posts > capacity {
-                return Err(Rejection::CapacityExceeded {
-                    name: term.workstation.name.to_string(),
-                    day: level.day,
-                    posts,
-                    capacity,
-                });
-            }
+        if let Err((day, posts)) = workstation_load(spans, from, to, capacity) {
+            return Err(Rejection::CapacityExceeded {
+                name: term.workstation.name.to_string(),
+                day,
+                posts,
+                capacity,
+            });
         }
         Ok(())
     }
@@ -462,7 +469,7 @@ impl<'a> Ctx<'a> {
             from: c.start_date,
             to: c.end_date,
         })?;
-        Ok(vec![Event::PostAppointed {
+        let mut events = vec![Event::PostAppointed {
             post_id: c.post_id,
             commissioner_id: c.commissioner_id,
             workstation_id: c.workstation_id,
@@ -471,7 +478,21 @@ impl<'a> Ctx<'a> {
             hours_per_month: c.hours_per_month,
             start_date: c.start_date,
             end_date: c.end_date,
-        }])
+        }];
+        if let Some(demand_id) = c.demand_id {
+            let post = Post {
+                commissioner: c.commissioner_id,
+                workstation: c.workstation_id,
+                serving_city: c.serving_city,
+                hours: c.hours_per_month,
+                start: c.start_date,
+                end: c.end_date,
+                ended_on: None,
+                version: 0,
+            };
+            events.push(self.dispatch(demand_id, c.post_id, &post)?);
+        }
+        Ok(events)
     }
 
     fn extend_post_term(&self, c: &ExtendPostTerm) -> Result<Vec<Event>, Rejection> {
@@ -564,6 +585,9 @@ impl<'a> Ctx<'a> {
             });
         }
         Self::require_served(workstation, c.beneficiary_city)?;
+        if let Some(demand_id) = c.demand_id {
+            self.require_dispatched_to(demand_id, c.post_id)?;
+        }
         Ok(vec![Event::ServiceRecorded {
             service_id: c.service_id,
             post_id: c.post_id,
@@ -572,6 +596,7 @@ impl<'a> Ctx<'a> {
             beneficiary: c.beneficiary.clone(),
             beneficiary_city: c.beneficiary_city,
             summary: c.summary.clone(),
+            demand_id: c.demand_id,
         }])
     }
 }
