@@ -256,6 +256,9 @@ pub enum SendCommand {
         /// Last day (YYYY-MM-DD), at most 3 years after the start.
         #[arg(long)]
         end_date: String,
+        /// A demand to dispatch to the new post in the same commit.
+        #[arg(long)]
+        demand_id: Option<String>,
     },
     /// Move a post's last day later.
     ExtendPostTerm {
@@ -301,6 +304,72 @@ pub enum SendCommand {
         /// What was done.
         #[arg(long)]
         summary: Option<String>,
+        /// The demand the service was for (dispatched to the post).
+        #[arg(long)]
+        demand_id: Option<String>,
+    },
+    /// Publish an enterprise's technical demand (技术需求) for a city.
+    SubmitDemand {
+        /// Id chosen by you (UUID).
+        #[arg(long)]
+        demand_id: String,
+        /// What is needed, in a line.
+        #[arg(long)]
+        title: String,
+        /// The enterprise that needs it.
+        #[arg(long)]
+        enterprise: String,
+        /// City code where the need is.
+        #[arg(long)]
+        city: String,
+        /// A wanted expertise tag (1 to 8; repeat the flag).
+        #[arg(long = "expertise", required = true)]
+        expertise: Vec<String>,
+        /// Hours per month wanted (1–744).
+        #[arg(long)]
+        hours_per_month: u32,
+        /// First day wanted (YYYY-MM-DD).
+        #[arg(long)]
+        start_date: String,
+        /// Last day wanted (YYYY-MM-DD), at most 3 years after the start.
+        #[arg(long)]
+        end_date: String,
+        /// The need in detail.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Dispatch a demand to a post that will serve it (派单).
+    DispatchDemand {
+        /// The demand.
+        #[arg(long)]
+        demand_id: String,
+        /// The post.
+        #[arg(long)]
+        post_id: String,
+    },
+    /// Resolve a dispatched demand, with the enterprise's satisfaction.
+    ResolveDemand {
+        /// The demand.
+        #[arg(long)]
+        demand_id: String,
+        /// What came of it.
+        #[arg(long)]
+        outcome: Option<String>,
+        /// The enterprise's satisfaction (1–5).
+        #[arg(long)]
+        satisfaction: u32,
+        /// The day it was resolved (YYYY-MM-DD) [default: today].
+        #[arg(long)]
+        resolved_on: Option<String>,
+    },
+    /// Withdraw a demand that no service was recorded for.
+    WithdrawDemand {
+        /// The demand.
+        #[arg(long)]
+        demand_id: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -337,16 +406,30 @@ impl From<SendCommand> for C {
                 C::ChangeWorkstationCapacity(pb::ChangeWorkstationCapacity { workstation_id, capacity }),
             S::CloseWorkstation { workstation_id, effective_date } =>
                 C::CloseWorkstation(pb::CloseWorkstation { workstation_id, effective_date: effective_date.unwrap_or_default() }),
-            S::AppointPost { post_id, commissioner_id, workstation_id, serving_city, role, hours_per_month, start_date, end_date } =>
-                C::AppointPost(pb::AppointPost { post_id, commissioner_id, workstation_id, serving_city, role, hours_per_month, start_date, end_date }),
+            S::AppointPost { post_id, commissioner_id, workstation_id, serving_city, role, hours_per_month, start_date, end_date, demand_id } => {
+                let demand_id = demand_id.unwrap_or_default();
+                C::AppointPost(pb::AppointPost { post_id, commissioner_id, workstation_id, serving_city, role, hours_per_month, start_date, end_date, demand_id })
+            }
             S::ExtendPostTerm { post_id, end_date } =>
                 C::ExtendPostTerm(pb::ExtendPostTerm { post_id, end_date }),
             S::EndPost { post_id, end_date, reason } =>
                 C::EndPost(pb::EndPost { post_id, end_date, reason: reason.unwrap_or_default() }),
-            S::RecordService { service_id, post_id, date, minutes, beneficiary, beneficiary_city, summary } => {
-                let summary = summary.unwrap_or_default();
-                C::RecordService(pb::RecordService { service_id, post_id, date, minutes, beneficiary, beneficiary_city, summary })
+            S::RecordService { service_id, post_id, date, minutes, beneficiary, beneficiary_city, summary, demand_id } => {
+                let (summary, demand_id) = (summary.unwrap_or_default(), demand_id.unwrap_or_default());
+                C::RecordService(pb::RecordService { service_id, post_id, date, minutes, beneficiary, beneficiary_city, summary, demand_id })
             }
+            S::SubmitDemand { demand_id, title, enterprise, city, expertise, hours_per_month, start_date, end_date, description } => {
+                let description = description.unwrap_or_default();
+                C::SubmitDemand(pb::SubmitDemand { demand_id, title, enterprise, city, expertise, hours_per_month, start_date, end_date, description })
+            }
+            S::DispatchDemand { demand_id, post_id } =>
+                C::DispatchDemand(pb::DispatchDemand { demand_id, post_id }),
+            S::ResolveDemand { demand_id, outcome, satisfaction, resolved_on } => {
+                let (outcome, resolved_on) = (outcome.unwrap_or_default(), resolved_on.unwrap_or_default());
+                C::ResolveDemand(pb::ResolveDemand { demand_id, outcome, satisfaction, resolved_on })
+            }
+            S::WithdrawDemand { demand_id, reason } =>
+                C::WithdrawDemand(pb::WithdrawDemand { demand_id, reason: reason.unwrap_or_default() }),
         }
     }
 }
@@ -544,6 +627,7 @@ mod tests {
     const W1: &str = "7e9a1000-0002-4000-8000-000000000001";
     const P1: &str = "7e9a1000-0003-4000-8000-000000000001";
     const S1: &str = "7e9a1000-0004-4000-8000-000000000001";
+    const D1: &str = "7e9a1000-0005-4000-8000-000000000001";
 
     fn s(v: &str) -> String {
         v.to_owned()
@@ -649,6 +733,17 @@ mod tests {
                 C::AppointPost(pb::AppointPost {
                     post_id: s(P1), commissioner_id: s(C1), workstation_id: s(W1), serving_city: s("150200"),
                     role: s("稀土材料专家"), hours_per_month: 40, start_date: s("2026-01-01"), end_date: s("2027-12-31"),
+                    demand_id: s(""),
+                }),
+            ),
+            (
+                vec!["appoint-post", "--post-id", P1, "--commissioner-id", C1, "--workstation-id", W1,
+                     "--serving-city", "150200", "--role", "稀土材料专家", "--hours-per-month", "40",
+                     "--start-date", "2026-01-01", "--end-date", "2027-12-31", "--demand-id", D1],
+                C::AppointPost(pb::AppointPost {
+                    post_id: s(P1), commissioner_id: s(C1), workstation_id: s(W1), serving_city: s("150200"),
+                    role: s("稀土材料专家"), hours_per_month: 40, start_date: s("2026-01-01"), end_date: s("2027-12-31"),
+                    demand_id: s(D1),
                 }),
             ),
             (
@@ -666,8 +761,41 @@ mod tests {
                 C::RecordService(pb::RecordService {
                     service_id: s(S1), post_id: s(P1), date: s("2026-11-05"), minutes: 180,
                     beneficiary: s("中国北方稀土（集团）高科技股份有限公司"), beneficiary_city: s("150200"),
-                    summary: s("稀土永磁材料工艺评审"),
+                    summary: s("稀土永磁材料工艺评审"), demand_id: s(""),
                 }),
+            ),
+            (
+                vec!["record-service", "--service-id", S1, "--post-id", P1, "--date", "2026-11-05", "--minutes", "60",
+                     "--beneficiary", "北方稀土", "--beneficiary-city", "150200", "--demand-id", D1],
+                C::RecordService(pb::RecordService {
+                    service_id: s(S1), post_id: s(P1), date: s("2026-11-05"), minutes: 60,
+                    beneficiary: s("北方稀土"), beneficiary_city: s("150200"), summary: s(""), demand_id: s(D1),
+                }),
+            ),
+            (
+                vec!["submit-demand", "--demand-id", D1, "--title", "稀土冶金废渣综合利用", "--enterprise", "北方稀土",
+                     "--city", "150200", "--expertise", "稀土冶金", "--expertise", "固废", "--hours-per-month", "20",
+                     "--start-date", "2027-01-01", "--end-date", "2027-12-31", "--description", "废渣减量"],
+                C::SubmitDemand(pb::SubmitDemand {
+                    demand_id: s(D1), title: s("稀土冶金废渣综合利用"), enterprise: s("北方稀土"), city: s("150200"),
+                    expertise: vec![s("稀土冶金"), s("固废")], hours_per_month: 20, start_date: s("2027-01-01"),
+                    end_date: s("2027-12-31"), description: s("废渣减量"),
+                }),
+            ),
+            (
+                vec!["dispatch-demand", "--demand-id", D1, "--post-id", P1],
+                C::DispatchDemand(pb::DispatchDemand { demand_id: s(D1), post_id: s(P1) }),
+            ),
+            (
+                vec!["resolve-demand", "--demand-id", D1, "--satisfaction", "4", "--outcome", "废渣减量三成",
+                     "--resolved-on", "2027-11-30"],
+                C::ResolveDemand(pb::ResolveDemand {
+                    demand_id: s(D1), outcome: s("废渣减量三成"), satisfaction: 4, resolved_on: s("2027-11-30"),
+                }),
+            ),
+            (
+                vec!["withdraw-demand", "--demand-id", D1],
+                C::WithdrawDemand(pb::WithdrawDemand { demand_id: s(D1), reason: s("") }),
             ),
         ];
         let mut seen = std::collections::BTreeSet::new();
@@ -678,7 +806,7 @@ mod tests {
             assert_eq!(envelope.command, Some(expected), "{argv:?}");
             assert_eq!(envelope.command_id.len(), 36, "a fresh UUID as command id");
         }
-        assert_eq!(seen.len(), 14, "one case per command at least");
+        assert_eq!(seen.len(), 18, "one case per command at least");
     }
 
     #[test]

@@ -135,6 +135,15 @@ fn reason(value: &str) -> Result<Text, FieldError> {
     Text::note("reason", value)
 }
 
+/// An optional demand id: empty means none.
+fn optional_demand(value: &str) -> Result<Option<domain::DemandId>, FieldError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        domain::DemandId::parse("demand_id", value).map(Some)
+    }
+}
+
 fn command_from_pb(command: PbCommand) -> Result<Command, DecodeError> {
     use domain::*;
     Ok(match command {
@@ -220,6 +229,7 @@ fn command_from_pb(command: PbCommand) -> Result<Command, DecodeError> {
             hours_per_month: HoursPerMonth::parse("hours_per_month", c.hours_per_month)?,
             start_date: parse_date("start_date", &c.start_date)?,
             end_date: parse_date("end_date", &c.end_date)?,
+            demand_id: optional_demand(&c.demand_id)?,
         }),
         PbCommand::ExtendPostTerm(c) => Command::ExtendPostTerm(ExtendPostTerm {
             post_id: PostId::parse("post_id", &c.post_id)?,
@@ -238,6 +248,38 @@ fn command_from_pb(command: PbCommand) -> Result<Command, DecodeError> {
             beneficiary: Text::name("beneficiary", &c.beneficiary)?,
             beneficiary_city: CityCode::parse("beneficiary_city", &c.beneficiary_city)?,
             summary: Text::parse("summary", &c.summary, limits::NOTE, Lines::Multi, false)?,
+            demand_id: optional_demand(&c.demand_id)?,
+        }),
+        PbCommand::SubmitDemand(c) => Command::SubmitDemand(SubmitDemand {
+            demand_id: DemandId::parse("demand_id", &c.demand_id)?,
+            title: Text::name("title", &c.title)?,
+            enterprise: Text::name("enterprise", &c.enterprise)?,
+            city: CityCode::parse("city", &c.city)?,
+            expertise: parse_wanted_tags("expertise", &c.expertise)?,
+            hours_per_month: HoursPerMonth::parse("hours_per_month", c.hours_per_month)?,
+            start_date: parse_date("start_date", &c.start_date)?,
+            end_date: parse_date("end_date", &c.end_date)?,
+            description: Text::parse(
+                "description",
+                &c.description,
+                limits::NOTE,
+                Lines::Multi,
+                false,
+            )?,
+        }),
+        PbCommand::DispatchDemand(c) => Command::DispatchDemand(DispatchDemand {
+            demand_id: DemandId::parse("demand_id", &c.demand_id)?,
+            post_id: PostId::parse("post_id", &c.post_id)?,
+        }),
+        PbCommand::ResolveDemand(c) => Command::ResolveDemand(ResolveDemand {
+            demand_id: DemandId::parse("demand_id", &c.demand_id)?,
+            outcome: Text::parse("outcome", &c.outcome, limits::NOTE, Lines::Multi, false)?,
+            satisfaction: Satisfaction::parse("satisfaction", c.satisfaction)?,
+            resolved_on: optional_date("resolved_on", &c.resolved_on)?,
+        }),
+        PbCommand::WithdrawDemand(c) => Command::WithdrawDemand(WithdrawDemand {
+            demand_id: DemandId::parse("demand_id", &c.demand_id)?,
+            reason: reason(&c.reason)?,
         }),
     })
 }
