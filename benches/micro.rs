@@ -140,6 +140,7 @@ fn service_recorded(post_id: PostId, city: CityCode) -> Event {
         beneficiary: Text::trusted("土默特左旗奶牛养殖合作社"),
         beneficiary_city: city,
         summary: Text::trusted("指导青贮饲料配比与犊牛饲养管理，现场培训养殖户十二人。"),
+        demand_id: None,
     }
 }
 
@@ -207,6 +208,7 @@ fn bench_decide(c: &mut Criterion) {
         hours_per_month: HoursPerMonth::parse("hours_per_month", 20).unwrap(),
         start_date: date("2025-03-01"),
         end_date: date("2026-02-28"),
+        demand_id: None,
     });
     let register = Command::RegisterCommissioner(RegisterCommissioner {
         commissioner_id: CommissionerId(Uuid::now_v7()),
@@ -263,6 +265,7 @@ fn bench_wire(c: &mut Criterion) {
             hours_per_month: 20,
             start_date: "2025-03-01".into(),
             end_date: "2026-02-28".into(),
+            demand_id: String::new(),
         })),
     }
     .encode_to_vec();

@@ -82,6 +82,7 @@ fn commands_for(c: u64, n: &mut u64) -> Vec<Envelope> {
                 hours_per_month: 20,
                 start_date: "2025-01-01".into(),
                 end_date: "2025-06-30".into(),
+                demand_id: String::new(),
             }),
         ));
         if k == 0 {
@@ -107,6 +108,7 @@ fn commands_for(c: u64, n: &mut u64) -> Vec<Envelope> {
                     beneficiary: "包头稀土企业".into(),
                     beneficiary_city: "150100".into(),
                     summary: "工艺诊断".into(),
+                    demand_id: String::new(),
                 }),
             ));
         }

@@ -357,6 +357,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
                 hours_per_month: hours,
                 start_date: start.into(),
                 end_date: end.into(),
+                demand_id: String::new(),
             }),
             "appoint a post",
         ));
@@ -434,6 +435,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
                 beneficiary: beneficiary.into(),
                 beneficiary_city: city.into(),
                 summary: summary.into(),
+                demand_id: String::new(),
             }),
             "record service delivered",
         ));
@@ -449,6 +451,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
             hours_per_month: 40,
             start_date: "2026-06-01".into(),
             end_date: "2026-12-31".into(),
+            demand_id: String::new(),
         }),
         "refused: 陈立新 would hold 90 hours/month",
     ));
@@ -462,6 +465,7 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
             hours_per_month: 10,
             start_date: "2026-07-01".into(),
             end_date: "2026-12-31".into(),
+            demand_id: String::new(),
         }),
         "refused: 北方稀土 runs at its capacity of 2",
     ));

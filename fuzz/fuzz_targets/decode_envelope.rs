@@ -52,6 +52,7 @@ fn seeded() -> &'static (State, Policy) {
                 hours_per_month: 20,
                 start_date: "2025-01-01".into(),
                 end_date: "2025-12-31".into(),
+                demand_id: String::new(),
             }),
         ];
         for (n, command) in seeds.into_iter().enumerate() {

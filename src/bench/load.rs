@@ -152,6 +152,7 @@ fn chain(n: u64, stations: &[Station]) -> Vec<C> {
             hours_per_month: if over_limit { 90 } else { 20 },
             start_date: "2025-01-01".into(),
             end_date: "2025-12-31".into(),
+            demand_id: String::new(),
         }),
         C::ExtendPostTerm(pb::ExtendPostTerm {
             post_id: post_id.clone(),
@@ -165,6 +166,7 @@ fn chain(n: u64, stations: &[Station]) -> Vec<C> {
             beneficiary: "土默特左旗农牧业合作社".into(),
             beneficiary_city: station.city.into(),
             summary: "玉米良种选育与测土配方施肥现场指导".into(),
+            demand_id: String::new(),
         }),
     ]
 }

@@ -2,7 +2,7 @@
 //! Names are imperative; each command names its target by id.
 
 use super::types::{
-    Capacity, CityCode, CommissionerId, DemandId, Date, HoursPerMonth, Minutes, PostId,
+    Capacity, CityCode, CommissionerId, Date, DemandId, HoursPerMonth, Minutes, PostId,
     Satisfaction, ServiceId, StreamId, Text, WorkstationId,
 };
 

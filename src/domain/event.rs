@@ -122,7 +122,10 @@ pub enum Event {
         description: Text,
     },
     /// A demand was dispatched to a post that serves it.
-    DemandDispatched { demand_id: DemandId, post_id: PostId },
+    DemandDispatched {
+        demand_id: DemandId,
+        post_id: PostId,
+    },
     /// A dispatched demand was resolved; final.
     DemandResolved {
         demand_id: DemandId,

@@ -3,7 +3,7 @@
 //! is an answer, not an error: nothing went wrong, the rules said no.
 
 use super::authorize::Unauthorized;
-use super::types::{CityCode, Date, DemandId, FieldError, PostId, ServiceId, StreamId};
+use super::types::{CityCode, Date, FieldError, PostId, ServiceId, StreamId};
 
 /// The public code of a rejection (`RejectCode` in the protobuf contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -277,50 +277,40 @@ pub enum Rejection {
         end: Date,
     },
     /// Acting on a demand that was resolved or withdrawn.
-    #[error("demand {title} ({demand}) is {status}; resolved and withdrawn demands are final, so it cannot {action}")]
+    #[error("demand {demand} is {status}; resolved and withdrawn demands are final, so it cannot {action}")]
     DemandClosed {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// "resolved" or "withdrawn".
         status: &'static str,
         /// What was attempted.
         action: &'static str,
     },
     /// Resolving a demand no post serves.
-    #[error("demand {title} ({demand}) is still open: no post serves it, so it cannot be resolved; dispatch it to a post first")]
+    #[error("demand {demand} is still open: no post serves it, so it cannot be resolved; dispatch it to a post first")]
     DemandNotDispatched {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
     },
     /// Withdrawing a demand that was served.
-    #[error("service was recorded for demand {title} ({demand}); it can be resolved, not withdrawn")]
+    #[error("service was recorded for demand {demand}; it can be resolved, not withdrawn")]
     DemandHasService {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
     },
     /// Dispatching a demand to a post it is already dispatched to.
-    #[error("demand {title} ({demand}) is already dispatched to post {post}")]
+    #[error("demand {demand} is already dispatched to post {post}")]
     AlreadyDispatched {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// The post.
         post: PostId,
     },
     /// Dispatching a demand to a post that serves another city.
-    #[error("post {post} serves city {serving_city}, but demand {title} ({demand}) is in city {city}")]
+    #[error("post {post} serves city {serving_city}, but demand {demand} is in city {city}")]
     PostServesAnotherCity {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// The demand's city.
         city: CityCode,
         /// The post.
@@ -329,12 +319,10 @@ pub enum Rejection {
         serving_city: CityCode,
     },
     /// Dispatching a demand to a post whose term misses the wanted period.
-    #[error("post {post} runs from {start} to {end}, outside the period {wanted_start} to {wanted_end} that demand {title} ({demand}) wants")]
+    #[error("post {post} runs from {start} to {end}, outside the period {wanted_start} to {wanted_end} that demand {demand} wants")]
     PostOutsidePeriod {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// First day wanted.
         wanted_start: Date,
         /// Last day wanted.
@@ -347,12 +335,10 @@ pub enum Rejection {
         end: Date,
     },
     /// The post's commissioner has none of the wanted expertise.
-    #[error("commissioner {name} of post {post} has none of the expertise demand {title} ({demand}) wants ({wanted}); their expertise: {has}")]
+    #[error("commissioner {name} of post {post} has none of the expertise demand {demand} wants ({wanted}); their expertise: {has}")]
     ExpertiseMismatch {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// The post.
         post: PostId,
         /// Commissioner's name.
@@ -363,12 +349,10 @@ pub enum Rejection {
         has: String,
     },
     /// Service recorded for a demand the post does not serve.
-    #[error("demand {title} ({demand}) is not dispatched to post {post}; dispatch it before recording service for it")]
+    #[error("demand {demand} is not dispatched to post {post}; dispatch it before recording service for it")]
     NotDispatchedToPost {
-        /// The demand.
-        demand: DemandId,
-        /// Its title.
-        title: String,
+        /// The demand, by title and id.
+        demand: String,
         /// The post.
         post: PostId,
     },

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use super::command::CommissionerKind;
 use super::event::Event;
 use super::types::{
-    Capacity, CityCode, CommissionerId, Date, DemandId, HoursPerMonth, PostId, ServiceId,
-    StreamId, Text, WorkstationId,
+    Capacity, CityCode, CommissionerId, Date, DemandId, HoursPerMonth, PostId, ServiceId, StreamId,
+    Text, WorkstationId,
 };
 
 /// A commissioner's standing.

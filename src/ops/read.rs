@@ -111,6 +111,10 @@ impl serde::Serialize for EventJson<'_> {
             PostTermExtended => "post_term_extended",
             PostEnded => "post_ended",
             ServiceRecorded => "service_recorded",
+            DemandSubmitted => "demand_submitted",
+            DemandDispatched => "demand_dispatched",
+            DemandResolved => "demand_resolved",
+            DemandWithdrawn => "demand_withdrawn",
         )
     }
 }

@@ -249,6 +249,7 @@ impl Rows {
                 beneficiary,
                 beneficiary_city,
                 summary,
+                ..
             } => {
                 let key = post_id.to_string();
                 let post = &self
@@ -273,6 +274,10 @@ impl Rows {
                 self.services.push(row);
                 Ok(())
             }
+            Event::DemandSubmitted { .. }
+            | Event::DemandDispatched { .. }
+            | Event::DemandResolved { .. }
+            | Event::DemandWithdrawn { .. } => Ok(()),
         }
     }
 

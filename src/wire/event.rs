@@ -7,8 +7,8 @@ use prost::Message;
 use super::pb::event_envelope::Event as PbEvent;
 use super::{malformed, pb, DecodeError};
 use crate::domain::{
-    parse_date, Capacity, CityCode, CommissionerId, CommissionerKind, Date, Event, HoursPerMonth,
-    Minutes, PostId, ServiceId, Text, WorkstationId,
+    parse_date, Capacity, CityCode, CommissionerId, CommissionerKind, Date, DemandId, Event,
+    HoursPerMonth, Minutes, PostId, Satisfaction, ServiceId, Text, WorkstationId,
 };
 use crate::store::StoredEvent;
 
@@ -191,6 +191,7 @@ pub fn event_to_pb(event: &Event) -> PbEvent {
             beneficiary,
             beneficiary_city,
             summary,
+            demand_id,
         } => PbEvent::ServiceRecorded(pb::ServiceRecorded {
             service_id: s(service_id),
             post_id: s(post_id),
@@ -199,7 +200,52 @@ pub fn event_to_pb(event: &Event) -> PbEvent {
             beneficiary: s(beneficiary),
             beneficiary_city: s(beneficiary_city),
             summary: s(summary),
+            demand_id: demand_id.map(s).unwrap_or_default(),
         }),
+        Event::DemandSubmitted {
+            demand_id,
+            title,
+            enterprise,
+            city,
+            expertise,
+            hours_per_month,
+            start_date,
+            end_date,
+            description,
+        } => PbEvent::DemandSubmitted(pb::DemandSubmitted {
+            demand_id: s(demand_id),
+            title: s(title),
+            enterprise: s(enterprise),
+            city: s(city),
+            expertise: texts(expertise),
+            hours_per_month: hours_per_month.get(),
+            start_date: s(start_date),
+            end_date: s(end_date),
+            description: s(description),
+        }),
+        Event::DemandDispatched { demand_id, post_id } => {
+            PbEvent::DemandDispatched(pb::DemandDispatched {
+                demand_id: s(demand_id),
+                post_id: s(post_id),
+            })
+        }
+        Event::DemandResolved {
+            demand_id,
+            outcome,
+            satisfaction,
+            resolved_on,
+        } => PbEvent::DemandResolved(pb::DemandResolved {
+            demand_id: s(demand_id),
+            outcome: s(outcome),
+            satisfaction: satisfaction.get(),
+            resolved_on: s(resolved_on),
+        }),
+        Event::DemandWithdrawn { demand_id, reason } => {
+            PbEvent::DemandWithdrawn(pb::DemandWithdrawn {
+                demand_id: s(demand_id),
+                reason: s(reason),
+            })
+        }
     }
 }
 
@@ -287,6 +333,35 @@ pub fn event_from_pb(event: PbEvent) -> Result<Event, DecodeError> {
             beneficiary: t(e.beneficiary),
             beneficiary_city: CityCode::parse("beneficiary_city", &e.beneficiary_city)?,
             summary: t(e.summary),
+            demand_id: match e.demand_id.as_str() {
+                "" => None,
+                id => Some(DemandId::parse("demand_id", id)?),
+            },
+        },
+        PbEvent::DemandSubmitted(e) => Event::DemandSubmitted {
+            demand_id: DemandId::parse("demand_id", &e.demand_id)?,
+            title: t(e.title),
+            enterprise: t(e.enterprise),
+            city: CityCode::parse("city", &e.city)?,
+            expertise: ts(e.expertise),
+            hours_per_month: HoursPerMonth::parse("hours_per_month", e.hours_per_month)?,
+            start_date: d("start_date", &e.start_date)?,
+            end_date: d("end_date", &e.end_date)?,
+            description: t(e.description),
+        },
+        PbEvent::DemandDispatched(e) => Event::DemandDispatched {
+            demand_id: DemandId::parse("demand_id", &e.demand_id)?,
+            post_id: PostId::parse("post_id", &e.post_id)?,
+        },
+        PbEvent::DemandResolved(e) => Event::DemandResolved {
+            demand_id: DemandId::parse("demand_id", &e.demand_id)?,
+            outcome: t(e.outcome),
+            satisfaction: Satisfaction::parse("satisfaction", e.satisfaction)?,
+            resolved_on: d("resolved_on", &e.resolved_on)?,
+        },
+        PbEvent::DemandWithdrawn(e) => Event::DemandWithdrawn {
+            demand_id: DemandId::parse("demand_id", &e.demand_id)?,
+            reason: t(e.reason),
         },
     })
 }

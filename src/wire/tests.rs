@@ -49,6 +49,7 @@ fn seeded() -> State {
             hours_per_month: 20,
             start_date: "2025-01-01".into(),
             end_date: "2025-12-31".into(),
+            demand_id: String::new(),
         }),
     ];
     for command in seeds {
@@ -251,6 +252,7 @@ fn hostile_command() -> BoxedStrategy<C> {
                         hours_per_month,
                         start_date,
                         end_date,
+                        demand_id: String::new(),
                     })
                 }
             )
@@ -288,9 +290,59 @@ fn hostile_command() -> BoxedStrategy<C> {
                         beneficiary,
                         beneficiary_city,
                         summary,
+                        demand_id: String::new(),
                     })
                 }
             ),
+        (
+            (hostile_id(), hostile_text(), hostile_text(), hostile_city()),
+            (
+                hostile_tags(),
+                hostile_number(),
+                hostile_date(),
+                hostile_date()
+            ),
+            hostile_text()
+        )
+            .prop_map(
+                |(
+                    (demand_id, title, enterprise, city),
+                    (expertise, hours_per_month, start_date, end_date),
+                    description,
+                )| {
+                    C::SubmitDemand(pb::SubmitDemand {
+                        demand_id,
+                        title,
+                        enterprise,
+                        city,
+                        expertise,
+                        hours_per_month,
+                        start_date,
+                        end_date,
+                        description,
+                    })
+                }
+            ),
+        (hostile_id(), hostile_id()).prop_map(|(demand_id, post_id)| {
+            C::DispatchDemand(pb::DispatchDemand { demand_id, post_id })
+        }),
+        (
+            hostile_id(),
+            hostile_text(),
+            hostile_number(),
+            hostile_date()
+        )
+            .prop_map(|(demand_id, outcome, satisfaction, resolved_on)| {
+                C::ResolveDemand(pb::ResolveDemand {
+                    demand_id,
+                    outcome,
+                    satisfaction,
+                    resolved_on,
+                })
+            }),
+        (hostile_id(), hostile_text()).prop_map(|(demand_id, reason)| {
+            C::WithdrawDemand(pb::WithdrawDemand { demand_id, reason })
+        }),
     ]
     .boxed()
 }

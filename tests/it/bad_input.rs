@@ -167,6 +167,7 @@ fn values_out_of_range_name_the_field_and_the_reason() {
                 beneficiary: "金宇生物".into(),
                 beneficiary_city: HOHHOT.into(),
                 summary: String::new(),
+                demand_id: String::new(),
             }),
             "minutes",
             "out of range 1–1440",

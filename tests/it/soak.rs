@@ -38,6 +38,7 @@ fn chain(n: u64, station: &str) -> Vec<C> {
             beneficiary: "土默特左旗农牧业合作社".into(),
             beneficiary_city: HOHHOT.into(),
             summary: "玉米良种选育现场指导".into(),
+            demand_id: String::new(),
         }),
     ];
     if n % 5 == 4 {

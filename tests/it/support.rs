@@ -80,6 +80,7 @@ pub fn appoint(
         hours_per_month: hours,
         start_date: "2025-01-01".into(),
         end_date: "2025-12-31".into(),
+        demand_id: String::new(),
     })
 }
 

@@ -27,8 +27,7 @@ impl<'a> Ctx<'a> {
     ) -> Result<(), Rejection> {
         if demand.status.is_final() {
             return Err(Rejection::DemandClosed {
-                demand: id,
-                title: demand.title.to_string(),
+                demand: label(id, demand),
                 status: demand.status.as_str(),
                 action,
             });
@@ -73,18 +72,16 @@ impl<'a> Ctx<'a> {
     ) -> Result<Event, Rejection> {
         let demand = self.demand(demand_id)?;
         Self::require_not_final(demand_id, demand, "be dispatched")?;
-        let title = || demand.title.to_string();
+        let named = || label(demand_id, demand);
         if demand.posts.contains(&post_id) {
             return Err(Rejection::AlreadyDispatched {
-                demand: demand_id,
-                title: title(),
+                demand: named(),
                 post: post_id,
             });
         }
         if post.serving_city != demand.city {
             return Err(Rejection::PostServesAnotherCity {
-                demand: demand_id,
-                title: title(),
+                demand: named(),
                 city: demand.city,
                 post: post_id,
                 serving_city: post.serving_city,
@@ -98,8 +95,7 @@ impl<'a> Ctx<'a> {
         }
         if post.start > demand.end || post.last_day() < demand.start {
             return Err(Rejection::PostOutsidePeriod {
-                demand: demand_id,
-                title: title(),
+                demand: named(),
                 wanted_start: demand.start,
                 wanted_end: demand.end,
                 post: post_id,
@@ -115,18 +111,14 @@ impl<'a> Ctx<'a> {
             .any(|wanted| commissioner.expertise.contains(wanted))
         {
             return Err(Rejection::ExpertiseMismatch {
-                demand: demand_id,
-                title: title(),
+                demand: named(),
                 post: post_id,
                 name: commissioner.name.to_string(),
                 wanted: list(&demand.expertise),
                 has: list(&commissioner.expertise),
             });
         }
-        Ok(Event::DemandDispatched {
-            demand_id,
-            post_id,
-        })
+        Ok(Event::DemandDispatched { demand_id, post_id })
     }
 
     pub(super) fn resolve_demand(&self, c: &ResolveDemand) -> Result<Vec<Event>, Rejection> {
@@ -134,8 +126,7 @@ impl<'a> Ctx<'a> {
         Self::require_not_final(c.demand_id, demand, "be resolved")?;
         if demand.status == DemandStatus::Open {
             return Err(Rejection::DemandNotDispatched {
-                demand: c.demand_id,
-                title: demand.title.to_string(),
+                demand: label(c.demand_id, demand),
             });
         }
         let resolved_on = c.resolved_on.unwrap_or(self.today);
@@ -158,8 +149,7 @@ impl<'a> Ctx<'a> {
         Self::require_not_final(c.demand_id, demand, "be withdrawn")?;
         if demand.served {
             return Err(Rejection::DemandHasService {
-                demand: c.demand_id,
-                title: demand.title.to_string(),
+                demand: label(c.demand_id, demand),
             });
         }
         Ok(vec![Event::DemandWithdrawn {
@@ -178,21 +168,24 @@ impl<'a> Ctx<'a> {
         let demand = self.demand(demand_id)?;
         if demand.status == DemandStatus::Withdrawn {
             return Err(Rejection::DemandClosed {
-                demand: demand_id,
-                title: demand.title.to_string(),
+                demand: label(demand_id, demand),
                 status: demand.status.as_str(),
                 action: "have service recorded for it",
             });
         }
         if !demand.posts.contains(&post_id) {
             return Err(Rejection::NotDispatchedToPost {
-                demand: demand_id,
-                title: demand.title.to_string(),
+                demand: label(demand_id, demand),
                 post: post_id,
             });
         }
         Ok(())
     }
+}
+
+/// A demand as a clerk recognises it: its title, and its id to be sure.
+fn label(id: DemandId, demand: &Demand) -> String {
+    format!("{} ({id})", demand.title)
 }
 
 /// Tags as a readable list.

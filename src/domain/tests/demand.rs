@@ -31,7 +31,10 @@ fn a_demand_outside_the_region_or_with_a_bad_period_is_an_invalid_argument() {
             demand(1).period("2025-06-01", "2025-05-31"),
             "TERM_REVERSED",
         ),
-        (demand(1).period("2025-01-01", "2028-01-01"), "TERM_TOO_LONG"),
+        (
+            demand(1).period("2025-01-01", "2028-01-01"),
+            "TERM_TOO_LONG",
+        ),
     ];
     for (spec, rule) in cases {
         given(world())

@@ -19,6 +19,7 @@ fn service_delivered_through_a_running_post_can_be_recorded() {
             beneficiary: text("蒙牛乳业"),
             beneficiary_city: HOHHOT,
             summary: text("青贮饲料配方指导"),
+            demand_id: None,
         }]);
     assert!(state.has_service(sid(1)));
     assert_eq!(state.version(pid(1).stream()), 2);

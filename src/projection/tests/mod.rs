@@ -114,6 +114,7 @@ fn service(id: ServiceId, post: PostId, on: &str, minutes: u32, city: CityCode) 
         beneficiary: text("Beneficiary Co."),
         beneficiary_city: city,
         summary: text("site visit"),
+        demand_id: None,
     }
 }
 
