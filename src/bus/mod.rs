@@ -25,6 +25,10 @@ pub const QUERY_COMMISSIONER_SUBJECT: &str = "tepai.query.commissioner";
 pub const QUERY_WORKSTATION_SUBJECT: &str = "tepai.query.workstation";
 /// Subject of the city matrix.
 pub const QUERY_CITY_MATRIX_SUBJECT: &str = "tepai.query.city_matrix";
+/// Subject of the demands board.
+pub const QUERY_DEMANDS_SUBJECT: &str = "tepai.query.demands";
+/// Subject of a demand's detail.
+pub const QUERY_DEMAND_SUBJECT: &str = "tepai.query.demand";
 /// Subject of the status: the last position, the relay's and each
 /// projection's.
 pub const QUERY_STATUS_SUBJECT: &str = "tepai.query.status";

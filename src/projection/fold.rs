@@ -21,9 +21,10 @@
 use rusqlite::Connection;
 
 use super::rows::{
-    close_commissioner, close_post, close_workstation, insert_commissioner, insert_post,
-    insert_service, insert_workstation, load_commissioner, load_post, load_workstation,
-    CommissionerRow, PostRow, ServiceRow, WorkstationRow,
+    close_commissioner, close_demand, close_post, close_workstation, insert_commissioner,
+    insert_demand, insert_demand_service, insert_post, insert_service, insert_workstation,
+    load_commissioner, load_demand, load_post, load_workstation, CommissionerRow, DemandRow,
+    DemandServiceRow, PostRow, ServiceRow, WorkstationRow,
 };
 use super::versioned::{Slot, Table};
 use super::ProjectionError;
@@ -36,8 +37,11 @@ pub(super) struct Rows {
     commissioners: Table<CommissionerRow>,
     workstations: Table<WorkstationRow>,
     posts: Table<PostRow>,
+    demands: Table<DemandRow>,
     /// Service records of the batch, in position order.
     services: Vec<ServiceRow>,
+    /// Which of them were for a demand.
+    demand_services: Vec<DemandServiceRow>,
 }
 
 impl Rows {
@@ -51,8 +55,11 @@ impl Rows {
     /// unless there are too many of them.
     pub(super) fn settle(&mut self) {
         self.services.clear();
-        let cached =
-            self.commissioners.slots.len() + self.workstations.slots.len() + self.posts.slots.len();
+        self.demand_services.clear();
+        let cached = self.commissioners.slots.len()
+            + self.workstations.slots.len()
+            + self.posts.slots.len()
+            + self.demands.slots.len();
         if cached > CACHED_ENTITIES {
             self.clear();
             return;
@@ -60,6 +67,7 @@ impl Rows {
         self.commissioners.settle();
         self.workstations.settle();
         self.posts.settle();
+        self.demands.settle();
     }
 
     /// Applies `event`, recorded at global `position`, to the batch in
@@ -249,7 +257,7 @@ impl Rows {
                 beneficiary,
                 beneficiary_city,
                 summary,
-                ..
+                demand_id,
             } => {
                 let key = post_id.to_string();
                 let post = &self
@@ -272,12 +280,79 @@ impl Rows {
                     summary: summary.to_string(),
                 };
                 self.services.push(row);
+                if let Some(demand_id) = demand_id {
+                    let demand_key = demand_id.to_string();
+                    if self.demand(conn, &demand_key)?.is_none() {
+                        return Err(at.missing("demand", &demand_key));
+                    }
+                    self.demand_services.push(DemandServiceRow {
+                        demand_id: demand_key,
+                        service_id: service_id.to_string(),
+                        position,
+                        minutes: minutes.get(),
+                    });
+                }
                 Ok(())
             }
-            Event::DemandSubmitted { .. }
-            | Event::DemandDispatched { .. }
-            | Event::DemandResolved { .. }
-            | Event::DemandWithdrawn { .. } => Ok(()),
+            Event::DemandSubmitted {
+                demand_id,
+                title,
+                enterprise,
+                city,
+                expertise,
+                hours_per_month,
+                start_date,
+                end_date,
+                description,
+            } => {
+                let key = demand_id.to_string();
+                if self.demand(conn, &key)?.is_some() {
+                    return Err(at.inconsistent(format!("demand {key} is submitted twice")));
+                }
+                let row = DemandRow {
+                    title: title.to_string(),
+                    enterprise: enterprise.to_string(),
+                    city: city.to_string(),
+                    expertise: expertise.iter().map(Text::to_string).collect(),
+                    hours_per_month: hours_per_month.get(),
+                    start_date: start_date.to_string(),
+                    end_date: end_date.to_string(),
+                    description: description.to_string(),
+                    status: pb::DemandStatus::DemandOpen as i32,
+                    post_ids: Vec::new(),
+                    outcome: String::new(),
+                    satisfaction: 0,
+                    resolved_on: None,
+                    withdrawal_reason: String::new(),
+                };
+                self.demands.create(key, position, row);
+                Ok(())
+            }
+            Event::DemandDispatched { demand_id, post_id } => {
+                self.revise_demand(conn, at, demand_id.to_string(), |d| {
+                    d.post_ids.push(post_id.to_string());
+                    if d.status == pb::DemandStatus::DemandOpen as i32 {
+                        d.status = pb::DemandStatus::DemandDispatched as i32;
+                    }
+                })
+            }
+            Event::DemandResolved {
+                demand_id,
+                outcome,
+                satisfaction,
+                resolved_on,
+            } => self.revise_demand(conn, at, demand_id.to_string(), |d| {
+                d.status = pb::DemandStatus::DemandResolved as i32;
+                d.outcome = outcome.to_string();
+                d.satisfaction = satisfaction.get();
+                d.resolved_on = Some(resolved_on.to_string());
+            }),
+            Event::DemandWithdrawn { demand_id, reason } => {
+                self.revise_demand(conn, at, demand_id.to_string(), |d| {
+                    d.status = pb::DemandStatus::DemandWithdrawn as i32;
+                    d.withdrawal_reason = reason.to_string();
+                })
+            }
         }
     }
 
@@ -306,12 +381,24 @@ impl Rows {
                 |key, from, to, row| insert_post(conn, key, from, to, row),
             )?;
         }
+        for (key, slot) in self.demands.changed() {
+            slot.write(
+                key,
+                |key, to| close_demand(conn, key, to),
+                |key, from, to, row| insert_demand(conn, key, from, to, row),
+            )?;
+        }
         // Stable: of two records with one id, the later one is refused, as
         // if they had been inserted in position order.
         self.services
             .sort_by(|a, b| a.service_id.cmp(&b.service_id));
         for service in &self.services {
             insert_service(conn, service)?;
+        }
+        self.demand_services
+            .sort_by(|a, b| (&a.demand_id, &a.service_id).cmp(&(&b.demand_id, &b.service_id)));
+        for link in &self.demand_services {
+            insert_demand_service(conn, link)?;
         }
         Ok(())
     }
@@ -366,6 +453,37 @@ impl Rows {
                 .insert(key.to_owned(), Slot::new(from, row, true));
         }
         Ok(self.posts.slots.get_mut(key))
+    }
+
+    /// As [`Rows::commissioner`], for a demand.
+    fn demand(
+        &mut self,
+        conn: &Connection,
+        key: &str,
+    ) -> Result<Option<&mut Slot<DemandRow>>, ProjectionError> {
+        if !self.demands.slots.contains_key(key) {
+            let Some((from, row)) = load_demand(conn, key)? else {
+                return Ok(None);
+            };
+            self.demands
+                .slots
+                .insert(key.to_owned(), Slot::new(from, row, true));
+        }
+        Ok(self.demands.slots.get_mut(key))
+    }
+
+    fn revise_demand(
+        &mut self,
+        conn: &Connection,
+        at: At,
+        key: String,
+        change: impl FnOnce(&mut DemandRow),
+    ) -> Result<(), ProjectionError> {
+        self.demand(conn, &key)?
+            .ok_or_else(|| at.missing("demand", &key))?
+            .revise(at.0, change);
+        self.demands.changed.push(key);
+        Ok(())
     }
 
     fn set_commissioner_status(

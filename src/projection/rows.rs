@@ -307,6 +307,147 @@ pub(super) fn insert_service(conn: &Connection, row: &ServiceRow) -> Result<(), 
     Ok(())
 }
 
+/// The current version of a demand, minus its key and validity.
+#[derive(Debug, Clone)]
+pub(super) struct DemandRow {
+    pub(super) title: String,
+    pub(super) enterprise: String,
+    pub(super) city: String,
+    pub(super) expertise: Vec<String>,
+    pub(super) hours_per_month: u32,
+    pub(super) start_date: String,
+    pub(super) end_date: String,
+    pub(super) description: String,
+    pub(super) status: i32,
+    pub(super) post_ids: Vec<String>,
+    pub(super) outcome: String,
+    pub(super) satisfaction: u32,
+    pub(super) resolved_on: Option<String>,
+    pub(super) withdrawal_reason: String,
+}
+
+/// The stored current version of a demand, with its `valid_from`.
+pub(super) fn load_demand(
+    conn: &Connection,
+    key: &str,
+) -> Result<Option<(u64, DemandRow)>, ProjectionError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT valid_from, title, enterprise, city, expertise, hours_per_month, start_date,
+                 end_date, description, status, post_ids, outcome, satisfaction, resolved_on,
+                 withdrawal_reason
+             FROM demands WHERE demand_id = ?1 AND valid_to IS NULL",
+        )?
+        .query_row([key], |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                DemandRow {
+                    title: r.get(1)?,
+                    enterprise: r.get(2)?,
+                    city: r.get(3)?,
+                    expertise: Vec::new(),
+                    hours_per_month: r.get(5)?,
+                    start_date: r.get(6)?,
+                    end_date: r.get(7)?,
+                    description: r.get(8)?,
+                    status: r.get(9)?,
+                    post_ids: Vec::new(),
+                    outcome: r.get(11)?,
+                    satisfaction: r.get(12)?,
+                    resolved_on: r.get(13)?,
+                    withdrawal_reason: r.get(14)?,
+                },
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(10)?,
+            ))
+        })
+        .optional()?;
+    row.map(|(from, mut row, expertise, post_ids)| {
+        row.expertise = from_json(&expertise)?;
+        row.post_ids = from_json(&post_ids)?;
+        Ok((from, row))
+    })
+    .transpose()
+}
+
+pub(super) fn insert_demand(
+    conn: &Connection,
+    key: &str,
+    from: u64,
+    to: Option<u64>,
+    row: &DemandRow,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "INSERT INTO demands (demand_id, valid_from, valid_to, title, enterprise, city,
+             expertise, hours_per_month, start_date, end_date, description, status, post_ids,
+             outcome, satisfaction, resolved_on, withdrawal_reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?
+    .execute(params![
+        key,
+        from,
+        to,
+        row.title,
+        row.enterprise,
+        row.city,
+        to_json(&row.expertise),
+        row.hours_per_month,
+        row.start_date,
+        row.end_date,
+        row.description,
+        row.status,
+        to_json(&row.post_ids),
+        row.outcome,
+        row.satisfaction,
+        row.resolved_on,
+        row.withdrawal_reason,
+    ])?;
+    Ok(())
+}
+
+/// Closes the stored current version of a demand at position `to`.
+pub(super) fn close_demand(conn: &Connection, key: &str, to: u64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "UPDATE demands SET valid_to = ?2 WHERE demand_id = ?1 AND valid_to IS NULL",
+    )?
+    .execute(params![key, to])
+}
+
+/// Service recorded for a demand.
+#[derive(Debug)]
+pub(super) struct DemandServiceRow {
+    pub(super) demand_id: String,
+    pub(super) service_id: String,
+    pub(super) position: u64,
+    pub(super) minutes: u32,
+}
+
+/// Links a service record to its demand; once, as [`insert_service`].
+pub(super) fn insert_demand_service(
+    conn: &Connection,
+    row: &DemandServiceRow,
+) -> Result<(), ProjectionError> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO demand_services (demand_id, service_id, position, minutes)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (demand_id, service_id) DO NOTHING",
+        )?
+        .execute(params![
+            row.demand_id,
+            row.service_id,
+            row.position,
+            row.minutes
+        ])?;
+    if inserted == 0 {
+        return Err(ProjectionError::Inconsistent {
+            position: row.position,
+            reason: format!("service {} is recorded twice", row.service_id),
+        });
+    }
+    Ok(())
+}
+
 /// The inverse of [`to_json`].
 pub(super) fn from_json(text: &str) -> Result<Vec<String>, ProjectionError> {
     serde_json::from_str(text)

@@ -98,9 +98,46 @@ CREATE INDEX services_workstation ON services (workstation_id, position);
 CREATE INDEX services_date ON services (date);
 ";
 
+/// Migration 2: demands (temporal, like the entities of V1) and the service
+/// recorded for each. The link from a service record to its demand is a
+/// table of its own rather than a column of `services`, so the Part 1
+/// tables keep the rows (and digests) they always had.
+const V2: &str = "
+CREATE TABLE demands (
+    demand_id         TEXT    NOT NULL,
+    valid_from        INTEGER NOT NULL,
+    valid_to          INTEGER CHECK (valid_to IS NULL OR valid_to > valid_from),
+    title             TEXT    NOT NULL,
+    enterprise        TEXT    NOT NULL,
+    city              TEXT    NOT NULL,
+    expertise         TEXT    NOT NULL, -- JSON array of strings
+    hours_per_month   INTEGER NOT NULL,
+    start_date        TEXT    NOT NULL,
+    end_date          TEXT    NOT NULL,
+    description       TEXT    NOT NULL,
+    status            INTEGER NOT NULL, -- tepai.v1.DemandStatus
+    post_ids          TEXT    NOT NULL, -- JSON array, in dispatch order
+    outcome           TEXT    NOT NULL,
+    satisfaction      INTEGER NOT NULL, -- 1 to 5 once resolved, else 0
+    resolved_on       TEXT,
+    withdrawal_reason TEXT    NOT NULL,
+    PRIMARY KEY (demand_id, valid_from)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX demands_current ON demands (demand_id) WHERE valid_to IS NULL;
+CREATE INDEX demands_city ON demands (city, demand_id);
+
+CREATE TABLE demand_services (
+    demand_id  TEXT    NOT NULL,
+    service_id TEXT    NOT NULL,
+    position   INTEGER NOT NULL,
+    minutes    INTEGER NOT NULL,
+    PRIMARY KEY (demand_id, service_id)
+) WITHOUT ROWID;
+";
+
 /// All migrations in order; the schema version after all of them is
 /// `MIGRATIONS.len()`. Append-only: never edit a released entry.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes and reads.
 pub(super) fn latest_version() -> i64 {
@@ -136,11 +173,11 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), ProjectionError> {
 }
 
 /// The secondary indexes, each as (name, drop, create) with the create text
-/// exactly as [`V1`] has it (a test compares them with a migrated file). A
+/// exactly as [`V1`] or [`V2`] has it (a test compares them with a migrated file). A
 /// rebuild into a new file drops them before loading and creates them at
 /// the end: one sort per index is cheaper than inserting every row into
 /// each of them as it comes.
-const SECONDARY_INDEXES: [(&str, &str, &str); 10] = [
+const SECONDARY_INDEXES: [(&str, &str, &str); 12] = [
     (
         "commissioners_current",
         "DROP INDEX IF EXISTS commissioners_current",
@@ -190,6 +227,16 @@ const SECONDARY_INDEXES: [(&str, &str, &str); 10] = [
         "services_date",
         "DROP INDEX IF EXISTS services_date",
         "CREATE INDEX services_date ON services (date)",
+    ),
+    (
+        "demands_current",
+        "DROP INDEX IF EXISTS demands_current",
+        "CREATE UNIQUE INDEX demands_current ON demands (demand_id) WHERE valid_to IS NULL",
+    ),
+    (
+        "demands_city",
+        "DROP INDEX IF EXISTS demands_city",
+        "CREATE INDEX demands_city ON demands (city, demand_id)",
     ),
 ];
 

@@ -252,6 +252,60 @@ async fn city_matrix(State(state): State<AppState>, raw: Pairs) -> Result<Respon
     Ok(json(&state.queries.city_matrix(query).await?))
 }
 
+fn demand_status_filter(value: &str) -> Result<i32, ApiError> {
+    let status = match value.to_ascii_lowercase().as_str() {
+        "" => pb::DemandStatus::Unspecified,
+        "open" => pb::DemandStatus::DemandOpen,
+        "dispatched" => pb::DemandStatus::DemandDispatched,
+        "resolved" => pb::DemandStatus::DemandResolved,
+        "withdrawn" => pb::DemandStatus::DemandWithdrawn,
+        _ => {
+            return Err(invalid(
+                "status",
+                format!(
+                    "'{}' is not open, dispatched, resolved or withdrawn",
+                    excerpt(value)
+                ),
+            ))
+        }
+    };
+    Ok(status as i32)
+}
+
+async fn demands(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let p = Params::new(
+        raw,
+        &[
+            "city",
+            "status",
+            "as_of_position",
+            "page_size",
+            "page_token",
+        ],
+    )?;
+    let query = pb::DemandsQuery {
+        city: p.text("city"),
+        status: demand_status_filter(&p.text("status"))?,
+        as_of_position: p.number("as_of_position")?,
+        page_size: p.number("page_size")?,
+        page_token: p.text("page_token"),
+    };
+    Ok(json(&state.queries.demands(query).await?))
+}
+
+async fn demand(
+    State(state): State<AppState>,
+    Id(id): Id,
+    raw: Pairs,
+) -> Result<Response, ApiError> {
+    let p = Params::new(raw, &["as_of_position"])?;
+    let query = pb::DemandQuery {
+        demand_id: id,
+        as_of_position: p.number("as_of_position")?,
+    };
+    Ok(json(&state.queries.demand(query).await?))
+}
+
 async fn status(State(state): State<AppState>) -> Response {
     json(&state.queries.status())
 }
@@ -308,6 +362,8 @@ pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> 
         .route("/v1/commissioners/{id}", get(commissioner))
         .route("/v1/workstations/{id}", get(workstation))
         .route("/v1/city-matrix", get(city_matrix))
+        .route("/v1/demands", get(demands))
+        .route("/v1/demands/{id}", get(demand))
         .route_layer(middleware::from_fn_with_state(state.clone(), bounded));
     Router::new()
         .merge(views)

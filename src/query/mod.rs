@@ -133,6 +133,18 @@ impl QueryService {
         }
     }
 
+    /// Refuses a page larger than the configured limit.
+    fn check_page_size(&self, asked: u32) -> Result<(), QueryError> {
+        let max_page_size = self.limits.max_page_size;
+        if asked > max_page_size {
+            return Err(QueryError::InvalidArgument {
+                field: "page_size",
+                message: format!("{asked} is more than the limit of {max_page_size}"),
+            });
+        }
+        Ok(())
+    }
+
     async fn run<R: Send + 'static>(
         self: &Arc<Self>,
         view: &'static str,
@@ -155,13 +167,7 @@ impl QueryService {
     ) -> Result<pb::AssignmentsPage, QueryError> {
         self.check_city("home_city", &q.home_city)?;
         self.check_city("serving_city", &q.serving_city)?;
-        let max_page_size = self.limits.max_page_size;
-        if q.page_size > max_page_size {
-            return Err(QueryError::InvalidArgument {
-                field: "page_size",
-                message: format!("{} is more than the limit of {max_page_size}", q.page_size),
-            });
-        }
+        self.check_page_size(q.page_size)?;
         self.run("assignments", move |views, today| {
             views.assignments(&q, today)
         })
@@ -199,6 +205,25 @@ impl QueryService {
             views.city_matrix(&q, today)
         })
         .await
+    }
+
+    /// The demands board.
+    pub async fn demands(
+        self: &Arc<Self>,
+        q: pb::DemandsQuery,
+    ) -> Result<pb::DemandsPage, QueryError> {
+        self.check_city("city", &q.city)?;
+        self.check_page_size(q.page_size)?;
+        self.run("demands", move |views, _| views.demands(&q)).await
+    }
+
+    /// A demand's detail.
+    pub async fn demand(
+        self: &Arc<Self>,
+        q: pb::DemandQuery,
+    ) -> Result<pb::DemandDetail, QueryError> {
+        self.run("demand", move |views, today| views.demand(&q, today))
+            .await
     }
 
     /// Positions of the store, the relay and the views, and the views' lag.

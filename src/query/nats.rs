@@ -19,11 +19,13 @@ use crate::wire::pb;
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-queries";
 /// The views, as endpoint names under [`QUERY_PREFIX`].
-pub const VIEWS: [&str; 5] = [
+pub const VIEWS: [&str; 7] = [
     "assignments",
     "commissioner",
     "workstation",
     "city_matrix",
+    "demands",
+    "demand",
     "status",
 ];
 
@@ -53,6 +55,8 @@ pub async fn answer(
             .city_matrix(decode(body, max)?)
             .await?
             .encode_to_vec(),
+        "demands" => service.demands(decode(body, max)?).await?.encode_to_vec(),
+        "demand" => service.demand(decode(body, max)?).await?.encode_to_vec(),
         _ => {
             decode::<pb::StatusQuery>(body, max)?;
             service.status().encode_to_vec()
@@ -69,7 +73,7 @@ pub async fn start(
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     let service = client
         .service_builder()
-        .description("tepai: who serves where — assignments, details, city matrix, status")
+        .description("tepai: who serves where — assignments, details, city matrix, demands, status")
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(BusError::nats)?;
@@ -136,7 +140,8 @@ mod tests {
     use super::VIEWS;
     use crate::bus::{
         QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT,
-        QUERY_PREFIX, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+        QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_PREFIX, QUERY_STATUS_SUBJECT,
+        QUERY_WORKSTATION_SUBJECT,
     };
 
     /// The service's endpoints, under its group, are the subjects the
@@ -151,6 +156,8 @@ mod tests {
                 QUERY_COMMISSIONER_SUBJECT,
                 QUERY_WORKSTATION_SUBJECT,
                 QUERY_CITY_MATRIX_SUBJECT,
+                QUERY_DEMANDS_SUBJECT,
+                QUERY_DEMAND_SUBJECT,
                 QUERY_STATUS_SUBJECT,
             ]
         );

@@ -6,6 +6,8 @@
 //! temporal rule of `schema` (`valid_from <= P < valid_to`), so "latest" is
 //! just "as of the checkpoint".
 
+mod demands;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -109,33 +111,12 @@ impl Views {
         today: Date,
     ) -> Result<pb::AssignmentsPage, QueryError> {
         let on_date = parse_date_or("on_date", &q.on_date, today)?;
-        let page_size = match q.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(invalid(
-                    "page_size",
-                    format!("{n} is more than the limit of {MAX_PAGE_SIZE}"),
-                ))
-            }
-            n => n,
-        };
-        let token = (!q.page_token.is_empty())
-            .then(|| PageToken::decode(&q.page_token))
-            .transpose()?;
-        let asked = match &token {
-            Some(t) if q.as_of_position != 0 && q.as_of_position != t.position => {
-                return Err(invalid(
-                    "page_token",
-                    format!(
-                        "belongs to a listing as of position {}, not {}",
-                        t.position, q.as_of_position
-                    ),
-                ))
-            }
-            Some(t) => t.position,
-            None => q.as_of_position,
-        };
+        let page_size = page_size(q.page_size)?;
+        let (token, asked) = PageToken::resume(&q.page_token, q.as_of_position, |v| {
+            PostId::parse("page_token", v).map(|id| id.to_string())
+        })?;
         let filter = PostFilter {
+            post_id: None,
             commissioner_id: optional(&q.commissioner_id, |v| {
                 CommissionerId::parse("commissioner_id", v)
             })?,
@@ -146,7 +127,7 @@ impl Views {
             serving_city: optional(&q.serving_city, |v| CityCode::parse("serving_city", v))?,
             cross_city_only: q.cross_city_only,
             status: status_filter(q.status)?,
-            after: token.map(|t| t.post_id),
+            after: token.map(|t| t.key),
             limit: Some(page_size + 1),
         };
 
@@ -160,7 +141,7 @@ impl Views {
                 .map(|last| {
                     PageToken {
                         position: at,
-                        post_id: last.post_id.clone(),
+                        key: last.post_id.clone(),
                     }
                     .encode()
                 })
@@ -345,6 +326,18 @@ fn new_cell((home_city, serving_city): (String, String)) -> pb::CityMatrixCell {
     }
 }
 
+/// The page size a query asks for: the default for 0, at most the limit.
+fn page_size(asked: u32) -> Result<u32, QueryError> {
+    match asked {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n > MAX_PAGE_SIZE => Err(invalid(
+            "page_size",
+            format!("{n} is more than the limit of {MAX_PAGE_SIZE}"),
+        )),
+        n => Ok(n),
+    }
+}
+
 /// The position a query reads at: the asked one, or the checkpoint for 0.
 fn resolve_position(conn: &Connection, asked: u64) -> Result<u64, QueryError> {
     let checkpoint = schema::read_checkpoint(conn)?;
@@ -458,6 +451,7 @@ const ASSIGNMENT_FROM: &str = "
 /// strings as stored.
 #[derive(Debug, Default)]
 struct PostFilter {
+    post_id: Option<String>,
     commissioner_id: Option<String>,
     workstation_id: Option<String>,
     home_city: Option<String>,
@@ -481,7 +475,12 @@ fn select_assignments(
     let on_date = on_date.to_string();
     let mut sql = format!("{ASSIGNMENT_SELECT}, {STATUS}{ASSIGNMENT_FROM}{POST_VISIBLE}");
     let mut args: Vec<(&str, &dyn ToSql)> = vec![(":at", &at), (":on_date", &on_date)];
-    let clauses: [(&str, &str, Option<&String>); 5] = [
+    let clauses: [(&str, &str, Option<&String>); 6] = [
+        (
+            " AND p.post_id = :post_id",
+            ":post_id",
+            filter.post_id.as_ref(),
+        ),
         (
             " AND p.commissioner_id = :commissioner_id",
             ":commissioner_id",
@@ -547,21 +546,50 @@ fn select_assignments(
 }
 
 /// The opaque page token: the position the listing is read at and the last
-/// post id returned, hex-encoded so callers do not parse it.
+/// key returned (a post or demand id), hex-encoded so callers do not parse
+/// it.
 struct PageToken {
     position: u64,
-    post_id: String,
+    key: String,
 }
 
 impl PageToken {
     fn encode(&self) -> String {
-        format!("{}:{}", self.position, self.post_id)
+        format!("{}:{}", self.position, self.key)
             .bytes()
             .map(|b| format!("{b:02x}"))
             .collect()
     }
 
-    fn decode(token: &str) -> Result<Self, QueryError> {
+    /// The token of `text` (none when empty) and the position to read at:
+    /// the token's, which `as_of_position` may repeat but not contradict.
+    /// `key` parses the token's key into its canonical spelling.
+    fn resume(
+        text: &str,
+        as_of_position: u64,
+        key: impl FnOnce(&str) -> Result<String, FieldError>,
+    ) -> Result<(Option<Self>, u64), QueryError> {
+        if text.is_empty() {
+            return Ok((None, as_of_position));
+        }
+        let token = Self::decode(text, key)?;
+        if as_of_position != 0 && as_of_position != token.position {
+            return Err(invalid(
+                "page_token",
+                format!(
+                    "belongs to a listing as of position {}, not {}",
+                    token.position, as_of_position
+                ),
+            ));
+        }
+        let position = token.position;
+        Ok((Some(token), position))
+    }
+
+    fn decode(
+        token: &str,
+        key: impl FnOnce(&str) -> Result<String, FieldError>,
+    ) -> Result<Self, QueryError> {
         let bad = || invalid("page_token", "is not a token from a previous page");
         if !token.len().is_multiple_of(2) || !token.is_ascii() {
             return Err(bad());
@@ -572,12 +600,9 @@ impl PageToken {
             .collect::<Result<Vec<u8>, _>>()
             .map_err(|_| bad())?;
         let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        let (position, post_id) = text.split_once(':').ok_or_else(bad)?;
+        let (position, found) = text.split_once(':').ok_or_else(bad)?;
         let position = position.parse().map_err(|_| bad())?;
-        let post_id = PostId::parse("page_token", post_id).map_err(|_| bad())?;
-        Ok(Self {
-            position,
-            post_id: post_id.to_string(),
-        })
+        let key = key(found).map_err(|_| bad())?;
+        Ok(Self { position, key })
     }
 }
