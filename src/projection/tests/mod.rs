@@ -9,6 +9,7 @@ mod as_of;
 mod assignments;
 mod batches;
 mod city_matrix;
+mod demands;
 mod details;
 mod digest;
 mod invalid_arguments;
