@@ -257,6 +257,9 @@ fn measure(store_path: &std::path::Path) {
     let expected_rows = [
         ("checkpoint", 1),
         ("commissioners", commissioners),
+        // The generated history has no demands.
+        ("demand_services", 0),
+        ("demands", 0),
         ("posts", 4 * commissioners),
         ("services", 5 * commissioners),
         ("workstations", 2 * WORKSTATIONS as u64),

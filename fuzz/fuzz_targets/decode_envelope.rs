@@ -29,7 +29,7 @@ fn seeded() -> &'static (State, Policy) {
         let seeds = [
             C::RegisterCommissioner(pb::RegisterCommissioner {
                 commissioner_id: COMMISSIONER.into(),
-                name: "张博".into(),
+                name: "张涛".into(),
                 home_city: "150100".into(),
                 employer: "内蒙古大学".into(),
                 kind: pb::CommissionerKind::University as i32,

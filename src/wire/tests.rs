@@ -26,7 +26,7 @@ fn seeded() -> State {
     let seeds = [
         C::RegisterCommissioner(pb::RegisterCommissioner {
             commissioner_id: COMMISSIONER.into(),
-            name: "张博".into(),
+            name: "张涛".into(),
             home_city: "150100".into(),
             employer: "内蒙古大学".into(),
             kind: pb::CommissionerKind::University as i32,
@@ -75,7 +75,7 @@ fn seeded() -> State {
 fn hostile_text() -> BoxedStrategy<String> {
     prop_oneof![
         // Plain text too, so enough envelopes get past validation to the rules.
-        8 => "[a-zA-Z0-9张博乳业稀土站 ]{1,30}",
+        8 => "[a-zA-Z0-9张涛乳业稀土站 ]{1,30}",
         4 => proptest::collection::vec(any::<char>(), 0..40).prop_map(String::from_iter),
         2 => Just("'); DROP TABLE events;--".to_owned()),
         1 => Just("Robert\"; DELETE FROM views WHERE 1=1; --".to_owned()),

@@ -115,12 +115,12 @@ fn deeply_nested_groups_do_not_overflow_the_stack() {
 fn values_out_of_range_name_the_field_and_the_reason() {
     let cases: Vec<(pb::command_envelope::Command, &str, &str)> = vec![
         (
-            register("not-a-uuid", "张博", HOHHOT),
+            register("not-a-uuid", "张涛", HOHHOT),
             "commissioner_id",
             "is not a UUID",
         ),
         (
-            register(&id(), "张博", "15010"),
+            register(&id(), "张涛", "15010"),
             "home_city",
             "is not a city code",
         ),
@@ -181,13 +181,13 @@ fn values_out_of_range_name_the_field_and_the_reason() {
             "{message}"
         );
     }
-    let mut missing = envelope(register(&id(), "张博", HOHHOT));
+    let mut missing = envelope(register(&id(), "张涛", HOHHOT));
     missing.command = None;
     assert_eq!(
         wire::decode_envelope(&missing.encode_to_vec()),
         Err(DecodeError::MissingOneof("command"))
     );
-    let mut bad_kind = envelope(register(&id(), "张博", HOHHOT));
+    let mut bad_kind = envelope(register(&id(), "张涛", HOHHOT));
     if let Some(pb::command_envelope::Command::RegisterCommissioner(c)) = bad_kind.command.as_mut()
     {
         c.kind = 99;

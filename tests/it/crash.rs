@@ -43,7 +43,7 @@ fn child_appends_until_killed() {
             std::thread::spawn(move || loop {
                 let commissioner = id();
                 let commands = [
-                    register(&commissioner, "张博", BAOTOU),
+                    register(&commissioner, "张涛", BAOTOU),
                     appoint(&id(), &commissioner, &workstation, HOHHOT, 10),
                     retire(&commissioner, "2025-06-30"),
                 ];
@@ -166,7 +166,7 @@ fn a_store_killed_mid_append_keeps_every_acknowledged_command() {
     let first =
         pb::CommandResult::decode(reader.command_result(&uuid).unwrap().unwrap().as_slice())
             .unwrap();
-    let mut resend = envelope(register(&id(), "张博", BAOTOU));
+    let mut resend = envelope(register(&id(), "张涛", BAOTOU));
     resend.command_id = sample.clone();
     assert_eq!(processor.process(decoded(resend), NOW_MS), first);
     assert_eq!(processor.head(), head);

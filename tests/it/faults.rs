@@ -260,7 +260,7 @@ async fn a_projection_killed_mid_batch_ends_exactly_as_if_it_had_not_been() {
     )))];
     for i in 0..8000 {
         let commissioner = id();
-        batch.push(decoded(envelope(register(&commissioner, "张博", BAOTOU))));
+        batch.push(decoded(envelope(register(&commissioner, "张涛", BAOTOU))));
         if i < 400 {
             batch.push(decoded(envelope(appoint(
                 &id(),
@@ -683,7 +683,7 @@ async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
     let data = tempfile::tempdir().unwrap();
     let mut processor = open_processor(data.path());
     for _ in 0..20 {
-        accepted(&processor.process(decoded(envelope(register(&id(), "张博", BAOTOU))), NOW_MS));
+        accepted(&processor.process(decoded(envelope(register(&id(), "张涛", BAOTOU))), NOW_MS));
     }
     drop(processor);
     let events = StoreReader::open(&store_path(data.path()))

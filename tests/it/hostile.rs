@@ -87,7 +87,7 @@ fn refused_cases() -> Vec<(C, &'static str, String)> {
             "control character U+001B".into(),
         ),
         (
-            register_with(&id(), "张博\n", vec![]),
+            register_with(&id(), "张涛\n", vec![]),
             "name",
             "control character U+000A".into(),
         ),
@@ -102,22 +102,22 @@ fn refused_cases() -> Vec<(C, &'static str, String)> {
             "is required".into(),
         ),
         (
-            register_with(&id(), "张博", vec!["t".repeat(65)]),
+            register_with(&id(), "张涛", vec!["t".repeat(65)]),
             "expertise",
             "the limit is 64".into(),
         ),
         (
-            register_with(&id(), "张博", vec!["稀土".into(); 33]),
+            register_with(&id(), "张涛", vec!["稀土".into(); 33]),
             "expertise",
             "has 33 tags; the limit is 32".into(),
         ),
         (
-            register_with(&id(), "张博", vec![String::new()]),
+            register_with(&id(), "张涛", vec![String::new()]),
             "expertise",
             "is required".into(),
         ),
         (
-            register_with("'); DROP TABLE events;--", "张博", vec![]),
+            register_with("'); DROP TABLE events;--", "张涛", vec![]),
             "commissioner_id",
             "is not a UUID".into(),
         ),
@@ -284,7 +284,7 @@ async fn payloads_past_tepais_limit_and_past_max_payload_leave_the_node_answerin
     assert!(said.contains("Maximum Payload"), "{said}");
 
     assert_eq!(last_position(&client).await, 0);
-    let result = send(&client, &envelope(register(&id(), "张博", HOHHOT))).await;
+    let result = send(&client, &envelope(register(&id(), "张涛", HOHHOT))).await;
     assert_eq!(accepted(&result).len(), 1);
     node.stop().await;
 }
@@ -398,7 +398,7 @@ fn http_parameters_and_nats_queries_of_any_shape_never_get_a_500() {
         let node = start_node(&nats, data.path()).await;
         let client = async_nats::connect(nats.url()).await.unwrap();
         let commissioner = id();
-        send(&client, &envelope(register(&commissioner, "张博", HOHHOT))).await;
+        send(&client, &envelope(register(&commissioner, "张涛", HOHHOT))).await;
         wait_for_views(&client, 1).await;
         (node, commissioner)
     });

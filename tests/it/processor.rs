@@ -21,7 +21,7 @@ fn an_accepted_command_reports_its_stream_version_and_position() {
     let commissioner = id();
 
     let result = processor.process(
-        decoded(envelope(register(&commissioner, "张博", HOHHOT))),
+        decoded(envelope(register(&commissioner, "张涛", HOHHOT))),
         NOW_MS,
     );
 
@@ -47,7 +47,7 @@ fn an_accepted_command_reports_its_stream_version_and_position() {
 fn a_resent_command_returns_the_first_answer_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut processor = open_processor(dir.path());
-    let first = envelope(register(&id(), "张博", HOHHOT));
+    let first = envelope(register(&id(), "张涛", HOHHOT));
     let rejected_first = envelope(register(&id(), "王芳", "150300"));
 
     let answer = processor.process(decoded(first.clone()), NOW_MS);
@@ -68,8 +68,8 @@ fn a_rejection_in_a_batch_does_not_affect_the_other_commands() {
     let mut processor = open_processor(dir.path());
     let (a, b) = (id(), id());
     let batch = vec![
-        decoded(envelope(register(&a, "张博", HOHHOT))),
-        decoded(envelope(register(&a, "张博", HOHHOT))),
+        decoded(envelope(register(&a, "张涛", HOHHOT))),
+        decoded(envelope(register(&a, "张涛", HOHHOT))),
         decoded(envelope(register(&b, "李强", BAOTOU))),
     ];
 
@@ -85,7 +85,7 @@ fn a_rejection_in_a_batch_does_not_affect_the_other_commands() {
 fn the_same_command_id_twice_in_one_batch_is_decided_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut processor = open_processor(dir.path());
-    let e = envelope(register(&id(), "张博", HOHHOT));
+    let e = envelope(register(&id(), "张涛", HOHHOT));
 
     let results = processor.process_batch(vec![decoded(e.clone()), decoded(e)], NOW_MS);
 
@@ -99,7 +99,7 @@ fn retiring_ends_every_running_post_in_the_same_commit() {
     let mut processor = open_processor(dir.path());
     let (c, w1, w2, p1, p2) = (id(), id(), id(), id(), id());
     for command in [
-        register(&c, "张博", HOHHOT),
+        register(&c, "张涛", HOHHOT),
         establish(&w1, "金宇生物工作站", HOHHOT, 5),
         establish(&w2, "包头稀土工作站", BAOTOU, 5),
         appoint(&p1, &c, &w1, HOHHOT, 20),
@@ -141,7 +141,7 @@ fn expected_version_must_match_the_target_stream() {
     let dir = tempfile::tempdir().unwrap();
     let mut processor = open_processor(dir.path());
     let c = id();
-    accepted(&processor.process(decoded(envelope(register(&c, "张博", HOHHOT))), NOW_MS));
+    accepted(&processor.process(decoded(envelope(register(&c, "张涛", HOHHOT))), NOW_MS));
     let suspend = |version: u64| {
         let mut e = envelope(pb::command_envelope::Command::SuspendCommissioner(
             pb::SuspendCommissioner {
@@ -175,7 +175,7 @@ fn reopening_rebuilds_the_same_state_and_continues_the_positions() {
     let state_before = {
         let mut processor = open_processor(dir.path());
         for command in [
-            register(&c, "张博", HOHHOT),
+            register(&c, "张涛", HOHHOT),
             establish(&w, "蒙草种业工作站", HOHHOT, 2),
             appoint(&p, &c, &w, HOHHOT, 40),
             retire(&c, "2025-05-31"),
@@ -214,7 +214,7 @@ fn concurrent_producers_share_commits_and_each_gets_its_own_answer() {
             std::thread::spawn(move || {
                 (0..EACH)
                     .map(|_| {
-                        let e = envelope(register(&id(), "张博", HOHHOT));
+                        let e = envelope(register(&id(), "张涛", HOHHOT));
                         let command_id = e.command_id.clone();
                         let result = handle.submit_blocking(decoded(e));
                         assert_eq!(result.command_id, command_id);

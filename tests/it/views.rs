@@ -51,7 +51,7 @@ async fn load_world(client: &async_nats::Client) -> World {
     let (ch, cb, wh, p1, p2) = (id(), id(), id(), id(), id());
     let mut head = 0;
     for command in [
-        register(&ch, "张博", HOHHOT),
+        register(&ch, "张涛", HOHHOT),
         register(&cb, "李强", BAOTOU),
         establish(&wh, "金宇生物工作站", HOHHOT, 5),
         appoint(&p1, &ch, &wh, HOHHOT, 30),

@@ -197,7 +197,7 @@ fn a_bureau_cannot_register_a_commissioner_homed_in_another_city() {
         .then_unauthorized("COMMISSIONER_OF_ANOTHER_CITY");
     assert_eq!(
         r.to_string(),
-        "bureau-150100 may not register a commissioner: commissioner 张博 is homed in city \
+        "bureau-150100 may not register a commissioner: commissioner 张涛 is homed in city \
          150200, so only bureau-150200 or admin may"
     );
 }

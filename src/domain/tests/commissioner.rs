@@ -8,7 +8,7 @@ fn a_commissioner_can_be_registered_in_a_city_of_the_region() {
         .when(commissioner(1).living_in(BAOTOU).register())
         .then_events([Event::CommissionerRegistered {
             commissioner_id: cid(1),
-            name: text("张博"),
+            name: text("张涛"),
             home_city: BAOTOU,
             employer: text("内蒙古农业大学"),
             kind: CommissionerKind::University,
@@ -55,7 +55,7 @@ fn a_profile_update_carries_the_whole_new_profile() {
         })
         .then_events([Event::CommissionerProfileUpdated {
             commissioner_id: cid(1),
-            name: text("张博"),
+            name: text("张涛"),
             employer: text("内蒙古大学"),
             expertise: vec![text("乳业"), text("饲草")],
         }]);
@@ -65,14 +65,14 @@ fn a_profile_update_carries_the_whole_new_profile() {
 fn a_profile_update_can_replace_every_field_and_clear_the_expertise() {
     given([registered(1)])
         .when(UpdateCommissionerProfile {
-            name: Some(text("张博文")),
+            name: Some(text("张涛文")),
             employer: Some(text("包头稀土研究院")),
             expertise: Some(vec![]),
             ..update_profile(1)
         })
         .then_events([Event::CommissionerProfileUpdated {
             commissioner_id: cid(1),
-            name: text("张博文"),
+            name: text("张涛文"),
             employer: text("包头稀土研究院"),
             expertise: vec![],
         }]);
@@ -82,7 +82,7 @@ fn a_profile_update_can_replace_every_field_and_clear_the_expertise() {
 fn a_suspended_commissioner_can_still_update_their_profile() {
     given([registered(1), suspended(1)])
         .when(UpdateCommissionerProfile {
-            name: Some(text("张博文")),
+            name: Some(text("张涛文")),
             ..update_profile(1)
         })
         .then_accepts();
@@ -99,13 +99,13 @@ fn a_profile_update_naming_no_field_is_an_invalid_argument() {
 fn a_retired_commissioner_cannot_update_their_profile() {
     let r = given([registered(1), retired(1, "2025-01-31")])
         .when(UpdateCommissionerProfile {
-            name: Some(text("张博文")),
+            name: Some(text("张涛文")),
             ..update_profile(1)
         })
         .then_rejects(RuleViolated, "COMMISSIONER_NOT_ACTIVE");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 is retired; only an active commissioner can change their profile"
+        "commissioner 张涛 is retired; only an active commissioner can change their profile"
     );
 }
 
@@ -127,7 +127,7 @@ fn only_an_active_commissioner_can_be_suspended() {
             .then_rejects(RuleViolated, "COMMISSIONER_NOT_ACTIVE");
         assert_eq!(
             r.to_string(),
-            format!("commissioner 张博 is {status}; only an active commissioner can be suspended")
+            format!("commissioner 张涛 is {status}; only an active commissioner can be suspended")
         );
     }
 }
@@ -157,7 +157,7 @@ fn only_a_suspended_commissioner_can_be_reinstated() {
         assert_eq!(
             r.to_string(),
             format!(
-                "commissioner 张博 is {status}, not suspended; only a suspended commissioner can be reinstated"
+                "commissioner 张涛 is {status}, not suspended; only a suspended commissioner can be reinstated"
             )
         );
     }
@@ -251,7 +251,7 @@ fn a_retired_commissioner_cannot_retire_again() {
         .then_rejects(RuleViolated, "COMMISSIONER_NOT_ACTIVE");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 is retired; only an active commissioner can retire"
+        "commissioner 张涛 is retired; only an active commissioner can retire"
     );
 }
 

@@ -113,7 +113,7 @@ fn a_commissioner_without_any_wanted_tag_is_an_expertise_mismatch() {
     .when(dispatch(1, 1))
     .then_rejects(RuleViolated, "EXPERTISE_MISMATCH");
     let message = r.to_string();
-    for needle in ["张博", "稀土冶金, 稀土永磁", "乳业, 饲草", &demand_title(1)] {
+    for needle in ["张涛", "稀土冶金, 稀土永磁", "乳业, 饲草", &demand_title(1)] {
         assert!(message.contains(needle), "{needle} missing in: {message}");
     }
 }

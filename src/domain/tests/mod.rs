@@ -75,7 +75,7 @@ pub(crate) fn hours(n: u32) -> HoursPerMonth {
 
 /// The default name of commissioner `n`, quoted in rejections.
 pub(crate) fn commissioner_name(n: u128) -> &'static str {
-    ["张博", "李娜", "王强", "赵敏"][(n as usize).saturating_sub(1) % 4]
+    ["张涛", "李娜", "王强", "赵敏"][(n as usize).saturating_sub(1) % 4]
 }
 
 /// The default name of workstation `n`, quoted in rejections.
@@ -782,7 +782,7 @@ pub(crate) fn demand_withdrawn(demand: u128) -> Event {
     }
 }
 
-/// The usual background: commissioners 1 (张博, Hohhot), 2 (李娜, Baotou)
+/// The usual background: commissioners 1 (张涛, Hohhot), 2 (李娜, Baotou)
 /// and 3 (王强, Hohhot); workstation 1 in Hohhot also serving Baotou,
 /// workstation 2 in Baotou and workstation 3 in Hohhot, each of capacity 10.
 pub(crate) fn world() -> Vec<Event> {

@@ -21,7 +21,7 @@ fn an_active_commissioner_can_be_appointed_at_an_open_workstation() {
 
 #[test]
 fn a_commissioner_can_serve_across_the_border_through_a_workstation_serving_both_cities() {
-    // 李娜 lives in Baotou and serves Hohhot; 张博 lives in Hohhot and serves Baotou.
+    // 李娜 lives in Baotou and serves Hohhot; 张涛 lives in Hohhot and serves Baotou.
     given(world_and([post(1).of(2).serving(HOHHOT).appointed()]))
         .when(post(2).of(1).serving(BAOTOU).appoint())
         .then_events([post(2).of(1).serving(BAOTOU).appointed()]);
@@ -102,7 +102,7 @@ fn a_suspended_commissioner_cannot_be_appointed() {
         .then_rejects(RuleViolated, "COMMISSIONER_NOT_ACTIVE");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 is suspended; only an active commissioner can be appointed"
+        "commissioner 张涛 is suspended; only an active commissioner can be appointed"
     );
 }
 
@@ -148,7 +148,7 @@ fn one_too_many() -> Vec<(&'static str, Vec<Event>, PostSpec, String)> {
                 post(3).at(2).serving(BAOTOU).appointed(),
             ]),
             post(4).at(3).hours(1).term("2025-06-01", "2025-06-30"),
-            "commissioner 张博 would hold 4 posts on 2025-06-01; the limit is 3".into(),
+            "commissioner 张涛 would hold 4 posts on 2025-06-01; the limit is 3".into(),
         ),
         (
             "HOURS_OVER_LIMIT",
@@ -158,7 +158,7 @@ fn one_too_many() -> Vec<(&'static str, Vec<Event>, PostSpec, String)> {
                 .serving(BAOTOU)
                 .hours(36)
                 .term("2025-03-01", "2025-06-30"),
-            "commissioner 张博 would hold 96 hours/month on 2025-03-01; the limit is 80".into(),
+            "commissioner 张涛 would hold 96 hours/month on 2025-03-01; the limit is 80".into(),
         ),
         (
             "CAPACITY_EXCEEDED",
@@ -178,7 +178,7 @@ fn one_too_many() -> Vec<(&'static str, Vec<Event>, PostSpec, String)> {
             world_and([post(1).hours(10).appointed()]),
             post(2).hours(10).term("2025-07-01", "2026-06-30"),
             format!(
-                "commissioner 张博 already holds post {} at workstation 乳业科技特派员工作站 \
+                "commissioner 张涛 already holds post {} at workstation 乳业科技特派员工作站 \
                  for city 150100 on 2025-07-01; terms of such posts may not overlap",
                 pid(1)
             ),
@@ -203,7 +203,7 @@ fn a_post_over_the_hour_limit_on_its_own_is_refused() {
         .then_rejects(RuleViolated, "HOURS_OVER_LIMIT");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 81 hours/month on 2025-01-01; the limit is 80"
+        "commissioner 张涛 would hold 81 hours/month on 2025-01-01; the limit is 80"
     );
 }
 
@@ -237,7 +237,7 @@ fn the_limits_of_a_non_default_policy_are_honoured() {
         .then_rejects(RuleViolated, "POST_LIMIT_EXCEEDED");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 2 posts on 2025-01-01; the limit is 1"
+        "commissioner 张涛 would hold 2 posts on 2025-01-01; the limit is 1"
     );
     let r = given(world())
         .under(strict)
@@ -245,7 +245,7 @@ fn the_limits_of_a_non_default_policy_are_honoured() {
         .then_rejects(RuleViolated, "HOURS_OVER_LIMIT");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 31 hours/month on 2025-01-01; the limit is 30"
+        "commissioner 张涛 would hold 31 hours/month on 2025-01-01; the limit is 30"
     );
 
     let lenient = Policy {
@@ -287,7 +287,7 @@ fn a_post_next_year_blocks_a_post_overlapping_next_year() {
     .then_rejects(RuleViolated, "HOURS_OVER_LIMIT");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 100 hours/month on 2026-01-01; the limit is 80"
+        "commissioner 张涛 would hold 100 hours/month on 2026-01-01; the limit is 80"
     );
 }
 
@@ -315,7 +315,7 @@ fn the_rejection_names_the_first_day_over_the_limit() {
     .then_rejects(RuleViolated, "POST_LIMIT_EXCEEDED");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 4 posts on 2025-10-01; the limit is 3"
+        "commissioner 张涛 would hold 4 posts on 2025-10-01; the limit is 3"
     );
 }
 
@@ -482,7 +482,7 @@ fn an_extension_into_a_future_post_is_checked_on_the_days_they_share() {
         .then_rejects(RuleViolated, "HOURS_OVER_LIMIT");
     assert_eq!(
         r.to_string(),
-        "commissioner 张博 would hold 90 hours/month on 2025-10-01; the limit is 80"
+        "commissioner 张涛 would hold 90 hours/month on 2025-10-01; the limit is 80"
     );
 }
 
@@ -543,13 +543,13 @@ fn an_extension_needs_an_active_commissioner_an_open_workstation_and_a_served_ci
             vec![suspended(1)],
             post(1),
             "COMMISSIONER_NOT_ACTIVE",
-            "commissioner 张博 is suspended; only an active commissioner can have a term extended",
+            "commissioner 张涛 is suspended; only an active commissioner can have a term extended",
         ),
         (
             vec![retired(1, "2025-01-31")],
             post(1),
             "COMMISSIONER_NOT_ACTIVE",
-            "commissioner 张博 is retired; only an active commissioner can have a term extended",
+            "commissioner 张涛 is retired; only an active commissioner can have a term extended",
         ),
         (
             vec![closed(1, "2025-01-31")],

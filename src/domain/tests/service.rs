@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// `world()` with post 1 (张博 at workstation 1 for 2025) appointed.
+/// `world()` with post 1 (张涛 at workstation 1 for 2025) appointed.
 fn with_post(more: impl IntoIterator<Item = Event>) -> Vec<Event> {
     world_and([post(1).appointed()].into_iter().chain(more))
 }
@@ -90,7 +90,7 @@ fn only_an_active_commissioner_can_record_service() {
         assert_eq!(
             r.to_string(),
             format!(
-                "commissioner 张博 is {status}; only an active commissioner can record service"
+                "commissioner 张涛 is {status}; only an active commissioner can record service"
             )
         );
     }
