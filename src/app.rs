@@ -362,7 +362,7 @@ async fn start_query_role(
         },
     };
     let progress = projector.progress();
-    let queries = QueryService::new(live, config.policy.region.clone(), status, config.limits);
+    let queries = QueryService::new(live, config.policy.clone(), status, config.limits);
     let projector = tokio::spawn(projector.run(stop.clone()));
     let nats =
         tokio::spawn(query::nats::start(client.clone(), queries.clone(), stop.clone()).await?);

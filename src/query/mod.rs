@@ -5,7 +5,6 @@
 pub mod http;
 pub mod nats;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -13,7 +12,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::bus::projector::ProjectorProgress;
-use crate::domain::{region_date, CityCode, Date};
+use crate::domain::{region_date, CityCode, Date, Policy};
 use crate::limits::Limits;
 use crate::projection::{QueryError, Views};
 use crate::wire::pb;
@@ -65,7 +64,9 @@ impl ViewsPool {
 #[derive(Debug)]
 pub struct QueryService {
     pool: ViewsPool,
-    region: BTreeSet<CityCode>,
+    /// The region and the limits `decide` applies, which the candidates
+    /// view applies too.
+    policy: Policy,
     status: StatusSources,
     limits: Limits,
     /// One permit per query being answered, NATS and HTTP together, so
@@ -82,10 +83,11 @@ fn today() -> Date {
 
 impl QueryService {
     /// A service over the live views file that `live` names (created by
-    /// the projector), for cities of `region`, within `limits`.
+    /// the projector), for the region and limits of `policy`, within
+    /// `limits`.
     pub fn new(
         live: watch::Receiver<PathBuf>,
-        region: BTreeSet<CityCode>,
+        policy: Policy,
         status: StatusSources,
         limits: Limits,
     ) -> Arc<Self> {
@@ -94,7 +96,7 @@ impl QueryService {
                 live,
                 idle: Mutex::new(Vec::new()),
             },
-            region,
+            policy,
             status,
             in_flight: Arc::new(Semaphore::new(limits.max_queries_in_flight)),
             limits,
@@ -123,7 +125,7 @@ impl QueryService {
             return Ok(());
         }
         let city = CityCode::parse(field, value)?;
-        if self.region.contains(&city) {
+        if self.policy.region.contains(&city) {
             Ok(())
         } else {
             Err(QueryError::InvalidArgument {
@@ -215,6 +217,17 @@ impl QueryService {
         self.check_city("city", &q.city)?;
         self.check_page_size(q.page_size)?;
         self.run("demands", move |views, _| views.demands(&q)).await
+    }
+
+    /// The candidates for a demand or for ad-hoc criteria.
+    pub async fn candidates(
+        self: &Arc<Self>,
+        q: pb::CandidatesQuery,
+    ) -> Result<pb::CandidatesPage, QueryError> {
+        self.check_page_size(q.page_size)?;
+        let policy = self.policy.clone();
+        self.run("candidates", move |views, _| views.candidates(&q, &policy))
+            .await
     }
 
     /// A demand's detail.

@@ -8,6 +8,7 @@
 mod as_of;
 mod assignments;
 mod batches;
+mod candidates;
 mod city_matrix;
 mod demands;
 mod details;
