@@ -19,13 +19,14 @@ use crate::wire::pb;
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-queries";
 /// The views, as endpoint names under [`QUERY_PREFIX`].
-pub const VIEWS: [&str; 7] = [
+pub const VIEWS: [&str; 8] = [
     "assignments",
     "commissioner",
     "workstation",
     "city_matrix",
     "demands",
     "demand",
+    "assessment",
     "status",
 ];
 
@@ -57,6 +58,10 @@ pub async fn answer(
             .encode_to_vec(),
         "demands" => service.demands(decode(body, max)?).await?.encode_to_vec(),
         "demand" => service.demand(decode(body, max)?).await?.encode_to_vec(),
+        "assessment" => service
+            .assessment(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
         _ => {
             decode::<pb::StatusQuery>(body, max)?;
             service.status().encode_to_vec()
@@ -73,7 +78,7 @@ pub async fn start(
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     let service = client
         .service_builder()
-        .description("tepai: who serves where — assignments, details, city matrix, demands, status")
+        .description("tepai: who serves where — assignments, details, city matrix, demands, assessment, status")
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(BusError::nats)?;
@@ -139,9 +144,9 @@ fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, Que
 mod tests {
     use super::VIEWS;
     use crate::bus::{
-        QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT,
-        QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_PREFIX, QUERY_STATUS_SUBJECT,
-        QUERY_WORKSTATION_SUBJECT,
+        QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT,
+        QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_PREFIX,
+        QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
     };
 
     /// The service's endpoints, under its group, are the subjects the
@@ -158,6 +163,7 @@ mod tests {
                 QUERY_CITY_MATRIX_SUBJECT,
                 QUERY_DEMANDS_SUBJECT,
                 QUERY_DEMAND_SUBJECT,
+                QUERY_ASSESSMENT_SUBJECT,
                 QUERY_STATUS_SUBJECT,
             ]
         );

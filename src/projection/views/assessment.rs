@@ -30,25 +30,17 @@ impl Views {
         today: Date,
         policy: &AssessmentPolicy,
     ) -> Result<pb::AssessmentPage, QueryError> {
-        let year = assessed_year(q.year, today)?;
-        let subject = Subject::of(q.subject)?;
-        let city = optional(&q.city, |v| CityCode::parse("city", v))?;
-        let only = subject.only(q)?;
         let page_size = page_size(q.page_size)?;
+        let subject = Subject::of(q.subject)?;
         let (token, asked) = PageToken::resume(&q.page_token, q.as_of_position, |v| {
             subject.parse_id("page_token", v)
         })?;
-
-        let tx = self.conn.unchecked_transaction()?;
-        let at = resolve_position(&tx, asked)?;
-        let filter = YearFilter {
+        let Ranked {
+            rows,
+            year,
+            city,
             at,
-            from: format!("{year:04}-01-01"),
-            to: format!("{year:04}-12-31"),
-            city: city.clone(),
-            only,
-        };
-        let rows = ranked_rows(&tx, subject, &filter, policy)?;
+        } = self.ranked(q, asked, today, policy)?;
         let start = match token {
             None => 0,
             Some(token) => rows
@@ -81,6 +73,75 @@ impl Views {
             as_of_position: at,
         })
     }
+
+    /// Every row of the assessment in one answer, ranked as
+    /// [`Views::assessment`] pages them: for the CSV export, which would
+    /// otherwise score the whole year once per page. `page_size` is not
+    /// looked at; a `page_token` is refused.
+    pub fn assessment_all(
+        &self,
+        q: &pb::AssessmentQuery,
+        today: Date,
+        policy: &AssessmentPolicy,
+    ) -> Result<pb::AssessmentPage, QueryError> {
+        if !q.page_token.is_empty() {
+            return Err(invalid(
+                "page_token",
+                "the export holds every row; it takes no page token",
+            ));
+        }
+        let Ranked {
+            rows,
+            year,
+            city,
+            at,
+        } = self.ranked(q, q.as_of_position, today, policy)?;
+        Ok(pb::AssessmentPage {
+            rows,
+            year,
+            city: city.unwrap_or_default(),
+            next_page_token: String::new(),
+            as_of_position: at,
+        })
+    }
+
+    /// Every row of the year `q` asks for, as of `asked`, scored and ranked.
+    fn ranked(
+        &self,
+        q: &pb::AssessmentQuery,
+        asked: u64,
+        today: Date,
+        policy: &AssessmentPolicy,
+    ) -> Result<Ranked, QueryError> {
+        let year = assessed_year(q.year, today)?;
+        let subject = Subject::of(q.subject)?;
+        let city = optional(&q.city, |v| CityCode::parse("city", v))?;
+        let only = subject.only(q)?;
+        let tx = self.conn.unchecked_transaction()?;
+        let at = resolve_position(&tx, asked)?;
+        let filter = YearFilter {
+            at,
+            from: format!("{year:04}-01-01"),
+            to: format!("{year:04}-12-31"),
+            city: city.clone(),
+            only,
+        };
+        let rows = ranked_rows(&tx, subject, &filter, policy)?;
+        Ok(Ranked {
+            rows,
+            year,
+            city,
+            at,
+        })
+    }
+}
+
+/// The whole ranking of a year, before paging.
+struct Ranked {
+    rows: Vec<pb::AssessmentRow>,
+    year: u32,
+    city: Option<String>,
+    at: u64,
 }
 
 /// The grade as the protobuf enum.
