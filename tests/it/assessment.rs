@@ -253,6 +253,40 @@ async fn the_years_assessment_answers_over_nats_and_http_under_the_nodes_policy(
     assert_eq!(code, "400");
     assert!(message.starts_with("city:"), "{message}");
 
+    // The CLI: the table shows grades in Chinese; CSV has every row.
+    let url = nats.url();
+    let cli = |output: &'static str| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            run_tepai(&[
+                "query",
+                "--nats-url",
+                &url,
+                "assessment",
+                "--year",
+                "2025",
+                "--page-size",
+                "1",
+                "--output",
+                output,
+            ])
+        })
+    };
+    let (code, table, stderr) = cli("table").await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        table.contains("张涛") && table.contains("不合格"),
+        "{table}"
+    );
+    assert!(!table.contains("李强"), "one row a page:\n{table}");
+    let (code, csv, stderr) = cli("csv").await.unwrap();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(
+        csv.contains(",李强,150200,3,4,360,360,0,0.00,1,30,PASS,0\r\n"),
+        "{csv}"
+    );
+
     // HTTP JSON: the same figures under the protobuf field names.
     let json = http_client::get(node.http, "/v1/assessment?year=2025&page_size=1").await;
     assert_eq!(json.status, 200, "{}", json.body);
