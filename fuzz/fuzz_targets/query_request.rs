@@ -37,6 +37,7 @@ fn harness() -> &'static Harness {
             tepai::domain::Policy::default().region,
             status,
             tepai::limits::Limits::default(),
+            Default::default(),
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
