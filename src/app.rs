@@ -366,7 +366,7 @@ async fn start_query_role(
     let progress = projector.progress();
     let queries = QueryService::new(
         live,
-        config.policy.region.clone(),
+        config.policy.clone(),
         status,
         config.limits,
         config.assessment.clone(),

@@ -16,9 +16,11 @@ use crate::wire::pb::{self, command_envelope::Command as C};
 const HOHHOT: &str = "150100";
 const BAOTOU: &str = "150200";
 
-/// Loads the demo data set through the command path, printing each answer,
-/// then prints the assignments and the city matrix once the views have
-/// caught up (or after ten seconds).
+/// Loads the demo data set through the command path, printing each answer;
+/// prints the assignments and the city matrix; shows the candidates for a
+/// demand across the city border, then dispatches, serves and resolves it
+/// and prints the demands. Each print waits until the views have caught
+/// up (or ten seconds).
 pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusError> {
     let client = bus::connect(nats, "tepai-demo").await?;
     // With authorization on, the demo speaks as the administrator.
@@ -28,10 +30,74 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
         bus::SUBMIT_SUBJECT.to_owned()
     };
     println!("Loading the demo data set through {subject}:");
+    let head = send_all(&client, &subject, commands()).await?;
+    caught_up(&client, head).await?;
+
+    let query = pb::AssignmentsQuery {
+        page_size: 500,
+        ..Default::default()
+    };
+    let page: pb::AssignmentsPage = ask(&client, bus::QUERY_ASSIGNMENTS_SUBJECT, &query).await?;
+    println!("\nAssignments today:");
+    crate::cli::query::print_assignments_table(&page);
+    let matrix: pb::CityMatrix = ask(
+        &client,
+        bus::QUERY_CITY_MATRIX_SUBJECT,
+        &pb::CityMatrixQuery::default(),
+    )
+    .await?;
+    println!("\nCity matrix (home city × city served; posts/hours per month/service minutes this month):");
+    crate::cli::query::print_city_matrix(&matrix);
+
+    let candidates: pb::CandidatesPage = ask(
+        &client,
+        bus::QUERY_CANDIDATES_SUBJECT,
+        &pb::CandidatesQuery {
+            demand_id: demand(1),
+            ..Default::default()
+        },
+    )
+    .await?;
+    println!("\nCandidates for 北方稀土's demand in Baotou (稀土功能材料 or 新材料, 10 h/month):");
+    print!("{}", crate::cli::query::format_candidates(&candidates));
+
+    println!("\nThe demand flow:");
+    let head = send_all(&client, &subject, demand_flow()).await?;
+    caught_up(&client, head).await?;
+    let detail: pb::DemandDetail = ask(
+        &client,
+        bus::QUERY_DEMAND_SUBJECT,
+        &pb::DemandQuery {
+            demand_id: demand(1),
+            as_of_position: 0,
+        },
+    )
+    .await?;
+    println!();
+    print!("{}", crate::cli::query::format_demand(&detail));
+    let board: pb::DemandsPage = ask(
+        &client,
+        bus::QUERY_DEMANDS_SUBJECT,
+        &pb::DemandsQuery::default(),
+    )
+    .await?;
+    println!("\nDemands (需求对接):");
+    print!("{}", crate::cli::query::format_demands(&board));
+    println!();
+    Ok(())
+}
+
+/// Sends each command and prints its answer; returns the highest position
+/// written (0 if none).
+async fn send_all(
+    client: &async_nats::Client,
+    subject: &str,
+    commands: Vec<(pb::CommandEnvelope, &'static str)>,
+) -> Result<u64, BusError> {
     let mut head = 0;
-    for (envelope, note) in commands() {
+    for (envelope, note) in commands {
         let reply = client
-            .request(subject.clone(), envelope.encode_to_vec().into())
+            .request(subject.to_owned(), envelope.encode_to_vec().into())
             .await
             .map_err(BusError::nats)?;
         let result = pb::CommandResult::decode(reply.payload).map_err(BusError::nats)?;
@@ -60,48 +126,42 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
             None => println!("  no outcome for {note}"),
         }
     }
+    Ok(head)
+}
 
-    // Show the views once they have caught up with what was written.
+/// Waits until the views have applied `head`, or ten seconds.
+async fn caught_up(client: &async_nats::Client, head: u64) -> Result<(), BusError> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let reply = client
-            .request(
-                bus::QUERY_STATUS_SUBJECT,
-                pb::StatusQuery {}.encode_to_vec().into(),
-            )
-            .await
-            .map_err(BusError::nats)?;
-        let status = pb::Status::decode(reply.payload).map_err(BusError::nats)?;
+        let status: pb::Status =
+            ask(client, bus::QUERY_STATUS_SUBJECT, &pb::StatusQuery {}).await?;
         if status.projections.iter().all(|p| p.checkpoint >= head)
             || tokio::time::Instant::now() > deadline
         {
-            break;
+            return Ok(());
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let query = pb::AssignmentsQuery {
-        page_size: 500,
-        ..Default::default()
-    };
+}
+
+/// Asks a view over NATS.
+async fn ask<Q: Message, R: Message + Default>(
+    client: &async_nats::Client,
+    subject: &'static str,
+    query: &Q,
+) -> Result<R, BusError> {
     let reply = client
-        .request(bus::QUERY_ASSIGNMENTS_SUBJECT, query.encode_to_vec().into())
+        .request(subject, query.encode_to_vec().into())
         .await
         .map_err(BusError::nats)?;
-    let page = pb::AssignmentsPage::decode(reply.payload).map_err(BusError::nats)?;
-    println!("\nAssignments today:");
-    crate::cli::query::print_assignments_table(&page);
-    let reply = client
-        .request(
-            bus::QUERY_CITY_MATRIX_SUBJECT,
-            pb::CityMatrixQuery::default().encode_to_vec().into(),
-        )
-        .await
-        .map_err(BusError::nats)?;
-    let matrix = pb::CityMatrix::decode(reply.payload).map_err(BusError::nats)?;
-    println!("\nCity matrix (home city × city served; posts/hours per month/service minutes this month):");
-    crate::cli::query::print_city_matrix(&matrix);
-    println!();
-    Ok(())
+    let refused = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(async_nats::service::NATS_SERVICE_ERROR));
+    if let Some(message) = refused {
+        return Err(BusError::Nats(format!("{subject}: {}", message.as_str())));
+    }
+    R::decode(reply.payload).map_err(BusError::nats)
 }
 
 /// A fixed, readable UUID: `kind` picks the family, `n` the member.
@@ -120,6 +180,9 @@ fn post(n: u16) -> String {
 }
 fn service(n: u16) -> String {
     uid(4, n)
+}
+fn demand(n: u16) -> String {
+    uid(5, n)
 }
 
 /// The commands of the demo, in order, each with its fixed command id and
@@ -489,11 +552,139 @@ pub fn commands() -> Vec<(pb::CommandEnvelope, &'static str)> {
         }),
         "accepted: no post of 久泰 serves Baotou",
     ));
-    out.into_iter()
+    // Demands of the article's enterprises (需求对接).
+    let demands: [(u16, &str, &str, &str, &[&str], u32, &str, &str, &str); 4] = [
+        (
+            1,
+            "稀土冶炼渣中有价元素回收",
+            "中国北方稀土（集团）高科技股份有限公司",
+            BAOTOU,
+            &["稀土功能材料", "新材料"],
+            10,
+            "2026-12-01",
+            "2027-06-30",
+            "冶炼渣中稀土与铌的回收率低，需要工艺诊断与试验方案",
+        ),
+        (
+            2,
+            "口蹄疫疫苗悬浮培养工艺优化",
+            "金宇生物技术股份有限公司",
+            HOHHOT,
+            &["疫苗", "生物医药"],
+            16,
+            "2026-12-01",
+            "2027-11-30",
+            "提高悬浮培养密度与抗原产量",
+        ),
+        (
+            3,
+            "煤基固废制备建材",
+            "内蒙古久泰新材料有限公司",
+            HOHHOT,
+            &["煤基固废"],
+            20,
+            "2027-01-01",
+            "2027-12-31",
+            "气化渣、粉煤灰的规模化利用",
+        ),
+        (
+            4,
+            "耐旱牧草新品种选育",
+            "蒙草生态环境（集团）股份有限公司",
+            HOHHOT,
+            &["种业", "草原生态"],
+            20,
+            "2027-03-01",
+            "2028-02-29",
+            "适应呼包两地干旱草原的乡土草种",
+        ),
+    ];
+    for (n, title, enterprise, city, expertise, hours, start, end, description) in demands {
+        out.push((
+            C::SubmitDemand(pb::SubmitDemand {
+                demand_id: demand(n),
+                title: title.into(),
+                enterprise: enterprise.into(),
+                city: city.into(),
+                expertise: expertise.iter().map(|s| s.to_string()).collect(),
+                hours_per_month: hours,
+                start_date: start.into(),
+                end_date: end.into(),
+                description: description.into(),
+            }),
+            "submit an enterprise's demand",
+        ));
+    }
+    envelopes(out, 0)
+}
+
+/// The demand flow after the candidates are shown: the Baotou demand is
+/// dispatched to a Hohhot commissioner's post across the border, served
+/// and resolved; the vaccine demand gets a post appointed for it in the
+/// same commit.
+pub fn demand_flow() -> Vec<(pb::CommandEnvelope, &'static str)> {
+    let out = vec![
+        (
+            C::DispatchDemand(pb::DispatchDemand {
+                demand_id: demand(1),
+                post_id: post(2),
+            }),
+            "dispatch 北方稀土's demand to 陈立新's post serving Baotou",
+        ),
+        (
+            C::RecordService(pb::RecordService {
+                service_id: service(7),
+                post_id: post(2),
+                date: "2026-12-02".into(),
+                minutes: 240,
+                beneficiary: "中国北方稀土（集团）高科技股份有限公司".into(),
+                beneficiary_city: BAOTOU.into(),
+                summary: "冶炼渣取样与元素赋存状态分析".into(),
+                demand_id: demand(1),
+            }),
+            "record service for the demand",
+        ),
+        (
+            C::ResolveDemand(pb::ResolveDemand {
+                demand_id: demand(1),
+                outcome: "提出两段焙烧回收方案，企业采纳试验".into(),
+                satisfaction: 5,
+                resolved_on: "2026-12-02".into(),
+            }),
+            "resolve the demand, satisfaction 5",
+        ),
+        (
+            C::AppointPost(pb::AppointPost {
+                post_id: post(11),
+                commissioner_id: commissioner(3),
+                workstation_id: workstation(1),
+                serving_city: HOHHOT.into(),
+                role: "疫苗工艺顾问".into(),
+                hours_per_month: 16,
+                start_date: "2026-12-01".into(),
+                end_date: "2027-02-28".into(),
+                demand_id: demand(2),
+            }),
+            "appoint a post for 金宇生物's demand, dispatched in the same commit",
+        ),
+    ];
+    envelopes(out, 100)
+}
+
+/// Envelopes with fixed command ids, numbered from `first`.
+fn envelopes(
+    commands: Vec<(C, &'static str)>,
+    first: u16,
+) -> Vec<(pb::CommandEnvelope, &'static str)> {
+    commands
+        .into_iter()
         .enumerate()
         .map(|(i, (command, note))| {
             let envelope = pb::CommandEnvelope {
-                command_id: uid(9, u16::try_from(i).unwrap_or(u16::MAX)),
+                command_id: uid(
+                    9,
+                    first.saturating_add(u16::try_from(i).unwrap_or(u16::MAX)),
+                ),
                 expected_version: None,
                 actor: "demo".into(),
                 correlation_id: "demo-load".into(),

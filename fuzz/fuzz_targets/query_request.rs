@@ -34,7 +34,7 @@ fn harness() -> &'static Harness {
         };
         let queries = QueryService::new(
             tokio::sync::watch::channel(path).1,
-            tepai::domain::Policy::default().region,
+            tepai::domain::Policy::default(),
             status,
             tepai::limits::Limits::default(),
             Default::default(),

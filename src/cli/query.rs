@@ -12,8 +12,9 @@ use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
 
 use super::{city_label, city_short, print_json, request, unanswered, Table};
 use crate::bus::{
-    self, QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT,
-    QUERY_COMMISSIONER_SUBJECT, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+    self, QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT,
+    QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT,
+    QUERY_DEMAND_SUBJECT, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
 };
 use crate::config::NatsOptions;
 use crate::wire::pb;
@@ -81,6 +82,36 @@ pub enum View {
         #[arg(long)]
         as_of_position: Option<u64>,
     },
+    /// The demands board (需求对接), filtered by city and status.
+    Demands {
+        /// Only demands of this city (code).
+        #[arg(long)]
+        city: Option<String>,
+        /// Only demands in this status.
+        #[arg(long, value_enum)]
+        status: Option<DemandState>,
+        /// Answer as of this global position.
+        #[arg(long)]
+        as_of_position: Option<u64>,
+        /// Rows per page [default: the service's].
+        #[arg(long)]
+        page_size: Option<u32>,
+        /// Continue from a previous page's next_page_token.
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// A demand with its description, outcome and posts.
+    Demand {
+        /// The demand's id.
+        #[arg(value_name = "ID")]
+        demand_id: String,
+        /// Answer as of this global position.
+        #[arg(long)]
+        as_of_position: Option<u64>,
+    },
+    /// Who could take a demand (--demand-id) or a post of the given
+    /// expertise, city, hours and period, and at which workstations.
+    Candidates(CandidatesArgs),
     /// The annual assessment (年度考核): figures, points and grades per
     /// commissioner or workstation for a year, ranked by points.
     Assessment(AssessmentArgs),
@@ -159,6 +190,79 @@ impl From<&AssessmentArgs> for pb::AssessmentQuery {
             city: text(&args.city),
             commissioner_id: text(&args.commissioner_id),
             workstation_id: text(&args.workstation_id),
+            as_of_position: args.as_of_position.unwrap_or(0),
+            page_size: args.page_size.unwrap_or(0),
+            page_token: text(&args.page_token),
+        }
+    }
+}
+
+/// A demand's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemandState {
+    /// No post serves it yet.
+    Open,
+    /// At least one post serves it.
+    Dispatched,
+    /// Served and closed.
+    Resolved,
+    /// Closed without service.
+    Withdrawn,
+}
+
+impl From<DemandState> for pb::DemandStatus {
+    fn from(status: DemandState) -> Self {
+        match status {
+            DemandState::Open => pb::DemandStatus::DemandOpen,
+            DemandState::Dispatched => pb::DemandStatus::DemandDispatched,
+            DemandState::Resolved => pb::DemandStatus::DemandResolved,
+            DemandState::Withdrawn => pb::DemandStatus::DemandWithdrawn,
+        }
+    }
+}
+
+/// The criteria of the candidates view: a demand, or the rest.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct CandidatesArgs {
+    /// The demand whose criteria to use (then give none of the others).
+    #[arg(long)]
+    pub demand_id: Option<String>,
+    /// A wanted expertise tag (repeat the flag for several).
+    #[arg(long = "expertise")]
+    pub expertise: Vec<String>,
+    /// The city to be served (code).
+    #[arg(long)]
+    pub city: Option<String>,
+    /// Hours per month of the post.
+    #[arg(long)]
+    pub hours_per_month: Option<u32>,
+    /// First day of the period (YYYY-MM-DD).
+    #[arg(long)]
+    pub start_date: Option<String>,
+    /// Last day of the period (YYYY-MM-DD).
+    #[arg(long)]
+    pub end_date: Option<String>,
+    /// Answer as of this global position.
+    #[arg(long)]
+    pub as_of_position: Option<u64>,
+    /// Rows per page [default: the service's].
+    #[arg(long)]
+    pub page_size: Option<u32>,
+    /// Continue from a previous page's next_page_token.
+    #[arg(long)]
+    pub page_token: Option<String>,
+}
+
+impl From<&CandidatesArgs> for pb::CandidatesQuery {
+    fn from(args: &CandidatesArgs) -> Self {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        pb::CandidatesQuery {
+            demand_id: text(&args.demand_id),
+            expertise: args.expertise.clone(),
+            city: text(&args.city),
+            hours_per_month: args.hours_per_month.unwrap_or(0),
+            start_date: text(&args.start_date),
+            end_date: text(&args.end_date),
             as_of_position: args.as_of_position.unwrap_or(0),
             page_size: args.page_size.unwrap_or(0),
             page_token: text(&args.page_token),
@@ -318,6 +422,42 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             ask::<_, pb::CityMatrix>(&client, QUERY_CITY_MATRIX_SUBJECT, &query)
                 .await?
                 .map(|matrix| show(&matrix, args.output, format_city_matrix))
+        }
+        View::Demands {
+            city,
+            status,
+            as_of_position,
+            page_size,
+            page_token,
+        } => {
+            let query = pb::DemandsQuery {
+                city: city.clone().unwrap_or_default(),
+                status: status.map_or(0, |s| pb::DemandStatus::from(s) as i32),
+                as_of_position: as_of_position.unwrap_or(0),
+                page_size: page_size.unwrap_or(0),
+                page_token: page_token.clone().unwrap_or_default(),
+            };
+            ask::<_, pb::DemandsPage>(&client, QUERY_DEMANDS_SUBJECT, &query)
+                .await?
+                .map(|page| show(&page, args.output, format_demands))
+        }
+        View::Demand {
+            demand_id,
+            as_of_position,
+        } => {
+            let query = pb::DemandQuery {
+                demand_id: demand_id.clone(),
+                as_of_position: as_of_position.unwrap_or(0),
+            };
+            ask::<_, pb::DemandDetail>(&client, QUERY_DEMAND_SUBJECT, &query)
+                .await?
+                .map(|detail| show(&detail, args.output, format_demand))
+        }
+        View::Candidates(criteria) => {
+            let query = pb::CandidatesQuery::from(criteria);
+            ask::<_, pb::CandidatesPage>(&client, QUERY_CANDIDATES_SUBJECT, &query)
+                .await?
+                .map(|page| show(&page, args.output, format_candidates))
         }
         View::Assessment(filters) => assessment(&client, filters, args.output).await?,
         View::Status => ask::<_, pb::Status>(&client, QUERY_STATUS_SUBJECT, &pb::StatusQuery {})
@@ -529,6 +669,167 @@ fn posts_table(posts: &[pb::Assignment]) -> String {
         ]);
     }
     table.render()
+}
+
+/// The demands board as a table.
+pub fn format_demands(page: &pb::DemandsPage) -> String {
+    let mut table = Table::new(&[
+        "demand",
+        "title",
+        "enterprise",
+        "city",
+        "status",
+        "posts",
+        "minutes",
+        "满意度",
+    ])
+    .right(&[5, 6, 7]);
+    for d in &page.demands {
+        table.row(vec![
+            short(&d.demand_id),
+            d.title.clone(),
+            d.enterprise.clone(),
+            city_short(&d.city),
+            demand_status(d.status),
+            d.post_ids.len().to_string(),
+            d.service_minutes.to_string(),
+            satisfaction(d.satisfaction),
+        ]);
+    }
+    let mut out = table.render();
+    let rows = page.demands.len();
+    let _ = write!(
+        out,
+        "{rows} demand{}, as of position {}",
+        if rows == 1 { "" } else { "s" },
+        page.as_of_position
+    );
+    if page.next_page_token.is_empty() {
+        out.push('\n');
+    } else {
+        let _ = writeln!(out, "; more with --page-token {}", page.next_page_token);
+    }
+    out
+}
+
+/// A demand's detail: its fields, then its posts.
+pub fn format_demand(d: &pb::DemandDetail) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", d.title, d.demand_id);
+    let _ = writeln!(out, "  enterprise   {}", d.enterprise);
+    let _ = writeln!(out, "  city         {}", city_label(&d.city));
+    let _ = writeln!(out, "  expertise    {}", d.expertise.join(", "));
+    let _ = writeln!(
+        out,
+        "  wanted       {} h/month, {} to {}",
+        d.hours_per_month, d.start_date, d.end_date
+    );
+    let _ = writeln!(out, "  status       {}", demand_status(d.status));
+    let _ = writeln!(out, "  service      {} minutes", d.service_minutes);
+    if !d.resolved_on.is_empty() {
+        let _ = writeln!(
+            out,
+            "  resolved     {}, satisfaction {}: {}",
+            d.resolved_on,
+            satisfaction(d.satisfaction),
+            d.outcome
+        );
+    }
+    if !d.withdrawal_reason.is_empty() {
+        let _ = writeln!(out, "  withdrawn    {}", d.withdrawal_reason);
+    }
+    if !d.description.is_empty() {
+        let _ = writeln!(out, "  description  {}", d.description);
+    }
+    let _ = writeln!(out, "as of position {}", d.as_of_position);
+    if !d.posts.is_empty() {
+        out.push('\n');
+        out.push_str(&posts_table(&d.posts));
+    }
+    out
+}
+
+/// The candidates, ranked, with the workstations each can take the post at.
+pub fn format_candidates(page: &pb::CandidatesPage) -> String {
+    let mut table = Table::new(&[
+        "#",
+        "commissioner",
+        "home",
+        "cross",
+        "matched",
+        "peak posts",
+        "peak h/mo",
+        "spare h/mo",
+        "满意度",
+        "workstations (free seats)",
+    ])
+    .right(&[0, 5, 6, 7, 8]);
+    for (rank, c) in (1..).zip(&page.candidates) {
+        let seats: Vec<String> = c
+            .workstations
+            .iter()
+            .map(|w| format!("{} ({})", w.name, w.free_seats))
+            .collect();
+        table.row(vec![
+            rank.to_string(),
+            c.name.clone(),
+            city_short(&c.home_city),
+            if c.cross_city { "yes" } else { "no" }.to_owned(),
+            c.matched_expertise.join(", "),
+            c.peak_posts.to_string(),
+            c.peak_hours_per_month.to_string(),
+            c.spare_hours_per_month.to_string(),
+            if c.demands_resolved == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.1}", c.average_satisfaction)
+            },
+            if seats.is_empty() {
+                "none with a free seat".to_owned()
+            } else {
+                seats.join(", ")
+            },
+        ]);
+    }
+    let mut out = table.render();
+    let rows = page.candidates.len();
+    let _ = write!(
+        out,
+        "{rows} candidate{}, as of position {}",
+        if rows == 1 { "" } else { "s" },
+        page.as_of_position
+    );
+    if page.next_page_token.is_empty() {
+        out.push('\n');
+    } else {
+        let _ = writeln!(out, "; more with --page-token {}", page.next_page_token);
+    }
+    out
+}
+
+/// The last 8 characters of an id: see [`posts_table`].
+fn short(id: &str) -> String {
+    id.get(id.len().saturating_sub(8)..)
+        .unwrap_or(id)
+        .to_owned()
+}
+
+fn demand_status(value: i32) -> String {
+    match pb::DemandStatus::try_from(value) {
+        Ok(pb::DemandStatus::DemandOpen) => "open".to_owned(),
+        Ok(pb::DemandStatus::DemandDispatched) => "dispatched".to_owned(),
+        Ok(pb::DemandStatus::DemandResolved) => "resolved".to_owned(),
+        Ok(pb::DemandStatus::DemandWithdrawn) => "withdrawn".to_owned(),
+        _ => value.to_string(),
+    }
+}
+
+fn satisfaction(score: u32) -> String {
+    if score == 0 {
+        "-".to_owned()
+    } else {
+        format!("{score}/5")
+    }
 }
 
 fn assignment_status(value: i32) -> String {

@@ -39,6 +39,13 @@ pub enum CommissionerLoad {
     },
 }
 
+/// Whether a term `[first, last]` shares a day with `[from, to]`. A term
+/// whose last day is before its first (a post ended before it started)
+/// shares none. The duplicate rule asks this.
+pub fn overlaps(first: Date, last: Date, from: Date, to: Date) -> bool {
+    first.max(from) <= last.min(to)
+}
+
 /// The posts and hours rules: whether a commissioner holding the posts
 /// `held` (first day, last day, hours per month) can take one more post of
 /// `hours` over `[from, to]` under `policy`. Posts are checked before hours

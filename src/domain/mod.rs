@@ -23,9 +23,9 @@ mod types;
 pub use assessment::{score, AssessmentPolicy, Figures, Grade, PolicyError};
 pub use authorize::{authorize, Actor, Unauthorized, ADMIN, BUREAU_PREFIX};
 pub use command::*;
-pub use decide::decide;
+pub use decide::{decide, period_within};
 pub use event::Event;
-pub use load::{commissioner_load, workstation_load, CommissionerLoad};
+pub use load::{commissioner_load, overlaps, workstation_load, CommissionerLoad};
 pub use policy::Policy;
 pub use rejection::{RejectCode, Rejection};
 pub use state::{

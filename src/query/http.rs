@@ -306,6 +306,59 @@ async fn demand(
     Ok(json(&state.queries.demand(query).await?))
 }
 
+/// The criteria parameters of `/v1/candidates`; a demand's candidates take
+/// only the position and paging.
+const CANDIDATE_CRITERIA: [&str; 6] = [
+    "demand_id",
+    "expertise",
+    "city",
+    "hours_per_month",
+    "start_date",
+    "end_date",
+];
+const PAGING: [&str; 3] = ["as_of_position", "page_size", "page_token"];
+
+async fn candidates(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let allowed: Vec<&'static str> = CANDIDATE_CRITERIA.iter().chain(&PAGING).copied().collect();
+    let p = Params::new(raw, &allowed)?;
+    let query = pb::CandidatesQuery {
+        demand_id: p.text("demand_id"),
+        // Several tags as one comma-separated parameter: a name may appear
+        // only once in a query string here.
+        expertise: p
+            .text("expertise")
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        city: p.text("city"),
+        hours_per_month: p.number("hours_per_month")?,
+        start_date: p.text("start_date"),
+        end_date: p.text("end_date"),
+        as_of_position: p.number("as_of_position")?,
+        page_size: p.number("page_size")?,
+        page_token: p.text("page_token"),
+    };
+    Ok(json(&state.queries.candidates(query).await?))
+}
+
+async fn demand_candidates(
+    State(state): State<AppState>,
+    Id(id): Id,
+    raw: Pairs,
+) -> Result<Response, ApiError> {
+    let p = Params::new(raw, &PAGING)?;
+    let query = pb::CandidatesQuery {
+        demand_id: id,
+        as_of_position: p.number("as_of_position")?,
+        page_size: p.number("page_size")?,
+        page_token: p.text("page_token"),
+        ..Default::default()
+    };
+    Ok(json(&state.queries.candidates(query).await?))
+}
+
 /// The parameters of the assessment and its CSV export; the export takes
 /// every row, so no paging ones.
 const ASSESSMENT_PARAMS: [&str; 6] = [
@@ -419,6 +472,8 @@ pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> 
         .route("/v1/city-matrix", get(city_matrix))
         .route("/v1/demands", get(demands))
         .route("/v1/demands/{id}", get(demand))
+        .route("/v1/demands/{id}/candidates", get(demand_candidates))
+        .route("/v1/candidates", get(candidates))
         .route("/v1/assessment", get(assessment))
         .route("/v1/assessment.csv", get(assessment_csv))
         .route_layer(middleware::from_fn_with_state(state.clone(), bounded));

@@ -6,7 +6,6 @@ pub mod csv;
 pub mod http;
 pub mod nats;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -14,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::bus::projector::ProjectorProgress;
-use crate::domain::{region_date, AssessmentPolicy, CityCode, Date};
+use crate::domain::{region_date, AssessmentPolicy, CityCode, Date, Policy};
 use crate::limits::Limits;
 use crate::projection::{QueryError, Views};
 use crate::wire::pb;
@@ -66,7 +65,9 @@ impl ViewsPool {
 #[derive(Debug)]
 pub struct QueryService {
     pool: ViewsPool,
-    region: BTreeSet<CityCode>,
+    /// The region and the limits `decide` applies, which the candidates
+    /// view applies too.
+    policy: Policy,
     status: StatusSources,
     limits: Limits,
     /// Points and grades of the assessment view.
@@ -85,11 +86,11 @@ fn today() -> Date {
 
 impl QueryService {
     /// A service over the live views file that `live` names (created by
-    /// the projector), for cities of `region`, within `limits`, grading
-    /// the assessment under `assessment`.
+    /// the projector), for the region and limits of `policy`, within
+    /// `limits`, grading the assessment under `assessment`.
     pub fn new(
         live: watch::Receiver<PathBuf>,
-        region: BTreeSet<CityCode>,
+        policy: Policy,
         status: StatusSources,
         limits: Limits,
         assessment: AssessmentPolicy,
@@ -99,7 +100,7 @@ impl QueryService {
                 live,
                 idle: Mutex::new(Vec::new()),
             },
-            region,
+            policy,
             status,
             in_flight: Arc::new(Semaphore::new(limits.max_queries_in_flight)),
             limits,
@@ -129,7 +130,7 @@ impl QueryService {
             return Ok(());
         }
         let city = CityCode::parse(field, value)?;
-        if self.region.contains(&city) {
+        if self.policy.region.contains(&city) {
             Ok(())
         } else {
             Err(QueryError::InvalidArgument {
@@ -221,6 +222,17 @@ impl QueryService {
         self.check_city("city", &q.city)?;
         self.check_page_size(q.page_size)?;
         self.run("demands", move |views, _| views.demands(&q)).await
+    }
+
+    /// The candidates for a demand or for ad-hoc criteria.
+    pub async fn candidates(
+        self: &Arc<Self>,
+        q: pb::CandidatesQuery,
+    ) -> Result<pb::CandidatesPage, QueryError> {
+        self.check_page_size(q.page_size)?;
+        let policy = self.policy.clone();
+        self.run("candidates", move |views, _| views.candidates(&q, &policy))
+            .await
     }
 
     /// A demand's detail.

@@ -19,13 +19,14 @@ use crate::wire::pb;
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-queries";
 /// The views, as endpoint names under [`QUERY_PREFIX`].
-pub const VIEWS: [&str; 8] = [
+pub const VIEWS: [&str; 9] = [
     "assignments",
     "commissioner",
     "workstation",
     "city_matrix",
     "demands",
     "demand",
+    "candidates",
     "assessment",
     "status",
 ];
@@ -58,6 +59,10 @@ pub async fn answer(
             .encode_to_vec(),
         "demands" => service.demands(decode(body, max)?).await?.encode_to_vec(),
         "demand" => service.demand(decode(body, max)?).await?.encode_to_vec(),
+        "candidates" => service
+            .candidates(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
         "assessment" => service
             .assessment(decode(body, max)?)
             .await?
@@ -144,9 +149,9 @@ fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, Que
 mod tests {
     use super::VIEWS;
     use crate::bus::{
-        QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CITY_MATRIX_SUBJECT,
-        QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_PREFIX,
-        QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+        QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT,
+        QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT,
+        QUERY_DEMAND_SUBJECT, QUERY_PREFIX, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
     };
 
     /// The service's endpoints, under its group, are the subjects the
@@ -163,6 +168,7 @@ mod tests {
                 QUERY_CITY_MATRIX_SUBJECT,
                 QUERY_DEMANDS_SUBJECT,
                 QUERY_DEMAND_SUBJECT,
+                QUERY_CANDIDATES_SUBJECT,
                 QUERY_ASSESSMENT_SUBJECT,
                 QUERY_STATUS_SUBJECT,
             ]

@@ -473,3 +473,92 @@ async fn with_authorization_on_only_actor_subjects_are_served_and_only_known_act
     assert_eq!(again, answer);
     node.stop().await;
 }
+
+/// A demand belongs to its city's bureau; appointing for a demand across
+/// the border is two acts: the host city appoints, the demand's city
+/// dispatches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demand_is_its_citys_and_a_cross_border_dispatch_takes_both_bureaus() {
+    use tepai::wire::pb::command_envelope::Command as C;
+    let refusal = |result: pb::CommandResult| {
+        let (code, rule, _) = rejected(&result);
+        (code, rule.to_owned())
+    };
+    let deployment = Deployment::start().await;
+    let admin = Producer::connect(&deployment.nats, "admin").await;
+    let hohhot = Producer::connect(&deployment.nats, "bureau-150100").await;
+    let baotou = Producer::connect(&deployment.nats, "bureau-150200").await;
+    let (ch, _, wh, _) = seed(&admin).await;
+    accepted(
+        &admin
+            .submit(&envelope(C::ExtendWorkstationService(
+                pb::ExtendWorkstationService {
+                    workstation_id: wh.clone(),
+                    city: BAOTOU.into(),
+                },
+            )))
+            .await,
+    );
+    let demand = id();
+    let submit = C::SubmitDemand(pb::SubmitDemand {
+        demand_id: demand.clone(),
+        title: "稀土冶炼渣回收".into(),
+        enterprise: "北方稀土".into(),
+        city: BAOTOU.into(),
+        expertise: vec!["乳业".into()],
+        hours_per_month: 10,
+        start_date: "2025-01-01".into(),
+        end_date: "2025-12-31".into(),
+        description: String::new(),
+    });
+    assert_eq!(
+        refusal(hohhot.submit(&envelope(submit.clone())).await),
+        (
+            pb::RejectCode::Unauthorized,
+            "DEMAND_OF_ANOTHER_CITY".to_owned()
+        )
+    );
+    // A refusal is stored under its command id: Baotou sends its own.
+    accepted(&baotou.submit(&envelope(submit)).await);
+
+    // Hohhot's workstation, Baotou's demand: neither bureau alone.
+    let post = id();
+    let mut for_demand = appoint(&post, &ch, &wh, BAOTOU, 10);
+    if let C::AppointPost(a) = &mut for_demand {
+        a.demand_id = demand.clone();
+    }
+    assert_eq!(
+        refusal(hohhot.submit(&envelope(for_demand.clone())).await),
+        (
+            pb::RejectCode::Unauthorized,
+            "DEMAND_OF_ANOTHER_CITY".to_owned()
+        )
+    );
+    assert_eq!(
+        refusal(baotou.submit(&envelope(for_demand)).await),
+        (
+            pb::RejectCode::Unauthorized,
+            "WORKSTATION_OF_ANOTHER_CITY".to_owned()
+        )
+    );
+    // Two acts: Hohhot appoints, Baotou dispatches.
+    accepted(
+        &hohhot
+            .submit(&envelope(appoint(&post, &ch, &wh, BAOTOU, 10)))
+            .await,
+    );
+    let dispatch = C::DispatchDemand(pb::DispatchDemand {
+        demand_id: demand.clone(),
+        post_id: post.clone(),
+    });
+    assert_eq!(
+        refusal(hohhot.submit(&envelope(dispatch.clone())).await),
+        (
+            pb::RejectCode::Unauthorized,
+            "DEMAND_OF_ANOTHER_CITY".to_owned()
+        )
+    );
+    let written = accepted(&baotou.submit(&envelope(dispatch)).await).to_vec();
+    assert_eq!(written[0].stream_id, format!("demand-{demand}"));
+    deployment.stop().await;
+}

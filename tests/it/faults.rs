@@ -59,8 +59,10 @@ pub async fn setup_station(client: &async_nats::Client, acks: &Acks) -> String {
     station
 }
 
-/// `count` producers, each registering a commissioner, appointing them and
-/// (every third round) retiring them — a retirement ends the post too, so
+/// `count` producers, each registering a commissioner, submitting a demand,
+/// appointing the commissioner for it (the post and the dispatch in one
+/// command), recording service for it, resolving it and (every third
+/// round) retiring the commissioner — a retirement ends the post too, so
 /// one command writes events to two streams — until `stop`.
 pub fn spawn_producers(
     count: usize,
@@ -81,14 +83,18 @@ pub fn spawn_producers(
                 let mut round = 0u64;
                 while !stop.is_cancelled() {
                     round += 1;
-                    let commissioner = id();
+                    let (commissioner, demand, post) = (id(), id(), id());
                     send_acked(&client, &acks, register(&commissioner, "赵敏", BAOTOU)).await;
-                    send_acked(
-                        &client,
-                        &acks,
-                        appoint(&id(), &commissioner, &station, HOHHOT, 10),
-                    )
-                    .await;
+                    send_acked(&client, &acks, submit_demand(&demand, HOHHOT)).await;
+                    // The post and the demand's dispatch: one command, two
+                    // streams; then service for the demand, and its end.
+                    let mut for_demand = appoint(&post, &commissioner, &station, HOHHOT, 10);
+                    if let pb::command_envelope::Command::AppointPost(a) = &mut for_demand {
+                        a.demand_id = demand.clone();
+                    }
+                    send_acked(&client, &acks, for_demand).await;
+                    send_acked(&client, &acks, service_for(&post, &demand)).await;
+                    send_acked(&client, &acks, resolve(&demand)).await;
                     if round.is_multiple_of(3) {
                         send_acked(&client, &acks, retire(&commissioner, "2025-06-30")).await;
                     }

@@ -432,7 +432,7 @@ fn http_parameters_and_nats_queries_of_any_shape_never_get_a_500() {
     let views = ViewsDir::new(data.path()).current().unwrap();
     let queries = QueryService::new(
         tokio::sync::watch::channel(views).1,
-        tepai::domain::Policy::default().region,
+        tepai::domain::Policy::default(),
         StatusSources {
             store_head: None,
             relay: None,

@@ -13,6 +13,7 @@ mod bus;
 mod cli;
 mod cluster;
 mod crash;
+mod demands;
 mod failover;
 mod faults;
 mod golden;

@@ -84,6 +84,45 @@ pub fn appoint(
     })
 }
 
+/// A demand in `city` for the expertise [`register`] gives, over 2025.
+pub fn submit_demand(demand_id: &str, city: &str) -> C {
+    C::SubmitDemand(pb::SubmitDemand {
+        demand_id: demand_id.into(),
+        title: "乳品工艺改进".into(),
+        enterprise: "伊利集团".into(),
+        city: city.into(),
+        expertise: vec!["乳业".into()],
+        hours_per_month: 10,
+        start_date: "2025-01-01".into(),
+        end_date: "2025-12-31".into(),
+        description: String::new(),
+    })
+}
+
+/// An hour of service through `post_id` for `demand_id`, in Hohhot.
+pub fn service_for(post_id: &str, demand_id: &str) -> C {
+    C::RecordService(pb::RecordService {
+        service_id: id(),
+        post_id: post_id.into(),
+        date: "2025-06-02".into(),
+        minutes: 60,
+        beneficiary: "伊利集团".into(),
+        beneficiary_city: HOHHOT.into(),
+        summary: String::new(),
+        demand_id: demand_id.into(),
+    })
+}
+
+/// Resolves `demand_id` with satisfaction 4.
+pub fn resolve(demand_id: &str) -> C {
+    C::ResolveDemand(pb::ResolveDemand {
+        demand_id: demand_id.into(),
+        outcome: "完成".into(),
+        satisfaction: 4,
+        resolved_on: "2025-06-30".into(),
+    })
+}
+
 pub fn retire(commissioner_id: &str, effective_date: &str) -> C {
     C::RetireCommissioner(pb::RetireCommissioner {
         commissioner_id: commissioner_id.into(),

@@ -7,7 +7,7 @@ mod demand;
 
 use super::command::*;
 use super::event::Event;
-use super::load::{commissioner_load, peak, workstation_load, CommissionerLoad};
+use super::load::{commissioner_load, overlaps, peak, workstation_load, CommissionerLoad};
 use super::policy::Policy;
 use super::rejection::Rejection;
 use super::state::{Commissioner, CommissionerStatus, Post, State, Workstation, WorkstationStatus};
@@ -50,6 +50,25 @@ pub fn decide(
         Command::ResolveDemand(c) => ctx.resolve_demand(c),
         Command::WithdrawDemand(c) => ctx.withdraw_demand(c),
     }
+}
+
+/// The term rule: `[start, end]` runs forwards and lasts at most
+/// `max_months` calendar months. Shared with the candidates view, which
+/// must not offer a period an appointment would be refused for.
+pub fn period_within(start: Date, end: Date, max_months: u32) -> Result<(), Rejection> {
+    if end < start {
+        return Err(Rejection::TermReversed { start, end });
+    }
+    let latest = previous_day(add_months(start, max_months));
+    if end > latest {
+        return Err(Rejection::TermTooLong {
+            start,
+            end,
+            max_months,
+            latest,
+        });
+    }
+    Ok(())
 }
 
 struct Ctx<'a> {
@@ -139,19 +158,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn require_period_within(start: Date, end: Date, max_months: u32) -> Result<(), Rejection> {
-        if end < start {
-            return Err(Rejection::TermReversed { start, end });
-        }
-        let latest = previous_day(add_months(start, max_months));
-        if end > latest {
-            return Err(Rejection::TermTooLong {
-                start,
-                end,
-                max_months,
-                latest,
-            });
-        }
-        Ok(())
+        period_within(start, end, max_months)
     }
 
     fn posts_of<'p>(
@@ -176,14 +183,13 @@ impl<'a> Ctx<'a> {
         for (existing, p) in &commissioner_posts {
             let same_seat =
                 p.workstation == term.workstation_id && p.serving_city == term.serving_city;
-            let overlap_from = p.start.max(from);
-            if same_seat && overlap_from <= p.last_day().min(to) {
+            if same_seat && overlaps(p.start, p.last_day(), from, to) {
                 return Err(Rejection::DuplicatePost {
                     name: term.commissioner.name.to_string(),
                     workstation: term.workstation.name.to_string(),
                     city: term.serving_city,
                     existing: *existing,
-                    day: overlap_from,
+                    day: p.start.max(from),
                 });
             }
         }

@@ -9,6 +9,7 @@ mod as_of;
 mod assessment;
 mod assignments;
 mod batches;
+mod candidates;
 mod city_matrix;
 mod demands;
 mod details;

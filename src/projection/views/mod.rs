@@ -7,6 +7,7 @@
 //! just "as of the checkpoint".
 
 mod assessment;
+mod candidates;
 mod demands;
 
 use std::collections::BTreeMap;
