@@ -924,7 +924,7 @@ fn grade_label(value: i32) -> String {
 }
 
 /// The assessment as a ranked table, with a line saying what it covers.
-fn format_assessment(page: &pb::AssessmentPage) -> String {
+pub fn format_assessment(page: &pb::AssessmentPage) -> String {
     let city = if page.city.is_empty() {
         "all cities".to_owned()
     } else {

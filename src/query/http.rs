@@ -456,7 +456,7 @@ async fn method_not_allowed() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError(QueryError::NotFound(
-        "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/demands, /v1/assessment, /v1/assessment.csv, /v1/status".into(),
+        "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/demands, /v1/candidates, /v1/assessment, /v1/assessment.csv, /v1/status".into(),
     ))
 }
 
