@@ -15,7 +15,7 @@ use crate::bus::failover::{self, FailoverOptions, Fence, WritingRole};
 use crate::bus::projector::{self, Projector, ProjectorProgress};
 use crate::bus::{self, command_service, relay::Relay};
 use crate::config::{ClusterOptions, NatsOptions, NodeOptions};
-use crate::domain::Policy;
+use crate::domain::{AssessmentPolicy, Policy};
 use crate::limits::Limits;
 use crate::processor::writer::{CommandWriter, WriterOptions};
 use crate::processor::{Processor, ProcessorError};
@@ -75,6 +75,8 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Stream replicas, node id, awaiting JetStream's ack (docs/cluster.md).
     pub cluster: ClusterOptions,
+    /// Points and grades of the annual assessment (docs/assessment.md).
+    pub assessment: AssessmentPolicy,
 }
 
 /// Which parts a node runs.
@@ -362,7 +364,13 @@ async fn start_query_role(
         },
     };
     let progress = projector.progress();
-    let queries = QueryService::new(live, config.policy.clone(), status, config.limits);
+    let queries = QueryService::new(
+        live,
+        config.policy.clone(),
+        status,
+        config.limits,
+        config.assessment.clone(),
+    );
     let projector = tokio::spawn(projector.run(stop.clone()));
     let nats =
         tokio::spawn(query::nats::start(client.clone(), queries.clone(), stop.clone()).await?);

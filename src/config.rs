@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{CityCode, Policy};
+use crate::domain::{AssessmentPolicy, CityCode, Policy};
 
 /// How to reach NATS.
 #[derive(Debug, Clone, clap::Args)]
@@ -115,6 +115,55 @@ impl PolicyOptions {
             max_term_months: self.max_term_months,
         })
     }
+}
+
+/// The annual assessment's policy (docs/assessment.md).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AssessmentOptions {
+    /// TOML file of the assessment's points, caps and grade thresholds;
+    /// every key is optional, with the defaults of docs/assessment.md.
+    /// Checked at start: a bad file stops the node, naming the key.
+    #[arg(long, env = "TEPAI_ASSESSMENT_POLICY")]
+    pub assessment_policy: Option<PathBuf>,
+}
+
+impl AssessmentOptions {
+    /// The policy in the file, or the defaults when none is named; the
+    /// error names the file and the key.
+    pub fn policy(&self) -> Result<AssessmentPolicy, String> {
+        let Some(path) = &self.assessment_policy else {
+            return Ok(AssessmentPolicy::default());
+        };
+        let at = |problem: String| format!("assessment policy {}: {problem}", path.display());
+        let text = std::fs::read_to_string(path).map_err(|e| at(e.to_string()))?;
+        parse_assessment_policy(&text).map_err(at)
+    }
+}
+
+/// The assessment policy a TOML text describes, validated. Unknown keys
+/// are refused (a misspelt key would otherwise silently keep its default).
+pub fn parse_assessment_policy(text: &str) -> Result<AssessmentPolicy, String> {
+    let file: PolicyFile = toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_owned();
+        match e.span().map(|span| line_of(text, span.start)) {
+            Some(line) => format!("line {line}: {message}"),
+            None => message,
+        }
+    })?;
+    let policy = AssessmentPolicy {
+        per_service_day: file.points.per_service_day,
+        service_day_cap: file.points.service_day_cap,
+        per_resolved_demand: file.points.per_resolved_demand,
+        resolved_demand_cap: file.points.resolved_demand_cap,
+        per_satisfaction_point: file.points.per_satisfaction_point,
+        satisfaction_cap: file.points.satisfaction_cap,
+        excellent: file.grades.excellent,
+        good: file.grades.good,
+        pass: file.grades.pass,
+        pass_service_days: file.grades.pass_service_days,
+    };
+    policy.validate().map_err(|e| e.to_string())?;
+    Ok(policy)
 }
 
 /// Where a node keeps its state and serves HTTP.
@@ -262,3 +311,154 @@ pub fn parse_node_id(value: &str) -> Result<String, String> {
 
 /// The file in the data directory that keeps a node's generated id.
 const NODE_ID_FILE: &str = "node-id";
+
+/// The 1-based line of byte `offset` in `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset)
+        .map_or(0, |before| before.matches('\n').count())
+        + 1
+}
+
+/// The policy file as TOML spells it; a missing key keeps the default.
+#[derive(Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PolicyFile {
+    points: PointsSection,
+    grades: GradesSection,
+}
+
+impl Default for PolicyFile {
+    fn default() -> Self {
+        let d = AssessmentPolicy::default();
+        Self {
+            points: PointsSection {
+                per_service_day: d.per_service_day,
+                service_day_cap: d.service_day_cap,
+                per_resolved_demand: d.per_resolved_demand,
+                resolved_demand_cap: d.resolved_demand_cap,
+                per_satisfaction_point: d.per_satisfaction_point,
+                satisfaction_cap: d.satisfaction_cap,
+            },
+            grades: GradesSection {
+                excellent: d.excellent,
+                good: d.good,
+                pass: d.pass,
+                pass_service_days: d.pass_service_days,
+            },
+        }
+    }
+}
+
+/// `[points]`: weights and caps.
+#[derive(Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct PointsSection {
+    per_service_day: u32,
+    service_day_cap: u32,
+    per_resolved_demand: u32,
+    resolved_demand_cap: u32,
+    per_satisfaction_point: u32,
+    satisfaction_cap: u32,
+}
+
+impl Default for PointsSection {
+    fn default() -> Self {
+        PolicyFile::default().points
+    }
+}
+
+/// `[grades]`: thresholds and the service-day floor.
+#[derive(Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GradesSection {
+    excellent: u32,
+    good: u32,
+    pass: u32,
+    pass_service_days: u32,
+}
+
+impl Default for GradesSection {
+    fn default() -> Self {
+        PolicyFile::default().grades
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_policy_file_is_the_defaults() {
+        assert_eq!(parse_assessment_policy(""), Ok(AssessmentPolicy::default()));
+    }
+
+    #[test]
+    fn a_policy_file_sets_only_the_keys_it_names() {
+        let text = "[points]\nper_service_day = 4\n\n[grades]\npass_service_days = 10\n";
+        let expected = AssessmentPolicy {
+            per_service_day: 4,
+            pass_service_days: 10,
+            ..AssessmentPolicy::default()
+        };
+        assert_eq!(parse_assessment_policy(text), Ok(expected));
+    }
+
+    #[test]
+    fn the_example_policy_file_spells_out_the_defaults() {
+        let text = include_str!("../assessment-policy.example.toml");
+        assert_eq!(
+            parse_assessment_policy(text),
+            Ok(AssessmentPolicy::default())
+        );
+    }
+
+    /// Each row: a file, then a piece the refusal must contain.
+    #[test]
+    fn a_bad_policy_file_is_refused_naming_the_key() {
+        let cases = [
+            (
+                "[grades]\ngood = 300\n",
+                "grades.good: 300 must be below grades.excellent (240)",
+            ),
+            ("[grades]\npass = 150\n", "grades.pass:"),
+            ("[grades]\nexcellent = 1000\n", "grades.excellent:"),
+            (
+                "[points]\nper_service_dai = 5\n",
+                "line 2: unknown field `per_service_dai`",
+            ),
+            ("[point]\n", "line 1: unknown field `point`"),
+            ("[points]\nservice_day_cap = -1\n", "line 2:"),
+            ("[grades]\npass = \"sixty\"\n", "line 2:"),
+            ("[grades\n", "line 1:"),
+        ];
+        for (text, expected) in cases {
+            let error = parse_assessment_policy(text).expect_err(text);
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_options_name_the_file_in_the_refusal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, "[grades]\ngood = 300\n").unwrap();
+        let options = AssessmentOptions {
+            assessment_policy: Some(path.clone()),
+        };
+        assert_eq!(
+            options.policy(),
+            Err(format!(
+                "assessment policy {}: grades.good: 300 must be below grades.excellent (240)",
+                path.display()
+            ))
+        );
+        let missing = AssessmentOptions {
+            assessment_policy: Some(dir.path().join("missing.toml")),
+        };
+        assert!(missing.policy().is_err());
+        assert_eq!(
+            AssessmentOptions::default().policy(),
+            Ok(AssessmentPolicy::default())
+        );
+    }
+}

@@ -7,7 +7,9 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use tepai::app::{self, NodeConfig, Roles};
-use tepai::config::{AuthOptions, ClusterOptions, NatsOptions, NodeOptions, PolicyOptions};
+use tepai::config::{
+    AssessmentOptions, AuthOptions, ClusterOptions, NatsOptions, NodeOptions, PolicyOptions,
+};
 use tepai::limits::Limits;
 use tepai::telemetry::{self, LogFormat};
 
@@ -162,6 +164,8 @@ struct NodeArgs {
     limits: Limits,
     #[command(flatten)]
     cluster: ClusterOptions,
+    #[command(flatten)]
+    assessment: AssessmentOptions,
 }
 
 async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<ExitCode> {
@@ -172,8 +176,10 @@ async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<Ex
         auth,
         limits,
         cluster,
+        assessment,
     } = args;
     let policy = policy.policy().map_err(anyhow::Error::msg)?;
+    let assessment = assessment.policy().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&node.data_dir)
         .with_context(|| format!("creating {}", node.data_dir.display()))?;
     // Only `up` may start a server of its own: a deployed role must find
@@ -193,6 +199,7 @@ async fn run_node(roles: Roles, demo: bool, args: NodeArgs) -> anyhow::Result<Ex
         authorization: auth.authorization,
         limits,
         cluster,
+        assessment,
     };
     let node_task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));
     let started = tokio::select! {

@@ -34,9 +34,10 @@ fn harness() -> &'static Harness {
         };
         let queries = QueryService::new(
             tokio::sync::watch::channel(path).1,
-            tepai::domain::Policy::default().region,
+            tepai::domain::Policy::default(),
             status,
             tepai::limits::Limits::default(),
+            Default::default(),
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -31,6 +31,8 @@ pub const QUERY_DEMANDS_SUBJECT: &str = "tepai.query.demands";
 pub const QUERY_DEMAND_SUBJECT: &str = "tepai.query.demand";
 /// Subject of the candidates for a demand or for criteria.
 pub const QUERY_CANDIDATES_SUBJECT: &str = "tepai.query.candidates";
+/// Subject of the annual assessment.
+pub const QUERY_ASSESSMENT_SUBJECT: &str = "tepai.query.assessment";
 /// Subject of the status: the last position, the relay's and each
 /// projection's.
 pub const QUERY_STATUS_SUBJECT: &str = "tepai.query.status";

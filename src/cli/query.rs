@@ -1,6 +1,6 @@
 //! `tepai query`: asks the query service for a view over NATS
-//! (`tepai.query.<view>`, protobuf) and prints it as aligned tables or as
-//! proto3 JSON. Error replies follow the NATS micro Service API: headers
+//! (`tepai.query.<view>`, protobuf) and prints it as aligned tables, as
+//! proto3 JSON, or (the assessment) as CSV. Error replies follow the NATS micro Service API: headers
 //! `Nats-Service-Error` and `Nats-Service-Error-Code`, empty body.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,11 +10,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use async_nats::service::{NATS_SERVICE_ERROR, NATS_SERVICE_ERROR_CODE};
 
-use super::{city_label, city_short, print_json, request, unanswered, OutputFormat, Table};
+use super::{city_label, city_short, print_json, request, unanswered, Table};
 use crate::bus::{
-    self, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT, QUERY_CITY_MATRIX_SUBJECT,
-    QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_STATUS_SUBJECT,
-    QUERY_WORKSTATION_SUBJECT,
+    self, QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT,
+    QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT,
+    QUERY_DEMAND_SUBJECT, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
 };
 use crate::config::NatsOptions;
 use crate::wire::pb;
@@ -30,7 +30,7 @@ pub struct QueryArgs {
     pub nats: NatsOptions,
     /// How to print the answer.
     #[arg(long, global = true, value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub output: QueryOutput,
     /// The view to ask for.
     #[command(subcommand)]
     pub view: View,
@@ -112,8 +112,89 @@ pub enum View {
     /// Who could take a demand (--demand-id) or a post of the given
     /// expertise, city, hours and period, and at which workstations.
     Candidates(CandidatesArgs),
+    /// The annual assessment (年度考核): figures, points and grades per
+    /// commissioner or workstation for a year, ranked by points.
+    Assessment(AssessmentArgs),
     /// The last global position and each projection's checkpoint and lag.
     Status,
+}
+
+/// How `tepai query` prints an answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryOutput {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// The proto3 JSON mapping of the reply (protobuf field names), for
+    /// scripts and `jq`.
+    Json,
+    /// RFC 4180 CSV with the protobuf field names as the header, every row
+    /// (the assessment only).
+    Csv,
+}
+
+/// Which rows the assessment rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AssessmentSubject {
+    /// One row per commissioner.
+    Commissioners,
+    /// One row per workstation.
+    Workstations,
+}
+
+/// Parameters of the assessment; every one is optional.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct AssessmentArgs {
+    /// The calendar year [default: this year, UTC+8].
+    #[arg(long)]
+    pub year: Option<u32>,
+    /// Rate commissioners or workstations [default: commissioners].
+    #[arg(long, value_enum)]
+    pub subject: Option<AssessmentSubject>,
+    /// Only the service delivered to this city (code), its posts and its
+    /// demands.
+    #[arg(long)]
+    pub city: Option<String>,
+    /// Only this commissioner's row.
+    #[arg(long)]
+    pub commissioner_id: Option<String>,
+    /// Only this workstation's row (with --subject workstations).
+    #[arg(long)]
+    pub workstation_id: Option<String>,
+    /// Answer as of this global position.
+    #[arg(long)]
+    pub as_of_position: Option<u64>,
+    /// Rows per page [default: the service's].
+    #[arg(long)]
+    pub page_size: Option<u32>,
+    /// Continue from a previous page's next_page_token.
+    #[arg(long)]
+    pub page_token: Option<String>,
+    /// Follow next_page_token to the last page and print every row
+    /// (always so with --output csv).
+    #[arg(long)]
+    pub all: bool,
+}
+
+impl From<&AssessmentArgs> for pb::AssessmentQuery {
+    fn from(args: &AssessmentArgs) -> Self {
+        let text = |value: &Option<String>| value.clone().unwrap_or_default();
+        let subject = match args.subject {
+            None => pb::AssessmentSubject::Unspecified,
+            Some(AssessmentSubject::Commissioners) => pb::AssessmentSubject::Commissioners,
+            Some(AssessmentSubject::Workstations) => pb::AssessmentSubject::Workstations,
+        };
+        pb::AssessmentQuery {
+            year: args.year.unwrap_or(0),
+            subject: subject as i32,
+            city: text(&args.city),
+            commissioner_id: text(&args.commissioner_id),
+            workstation_id: text(&args.workstation_id),
+            as_of_position: args.as_of_position.unwrap_or(0),
+            page_size: args.page_size.unwrap_or(0),
+            page_token: text(&args.page_token),
+        }
+    }
 }
 
 /// A demand's status.
@@ -378,6 +459,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 .await?
                 .map(|page| show(&page, args.output, format_candidates))
         }
+        View::Assessment(filters) => assessment(&client, filters, args.output).await?,
         View::Status => ask::<_, pb::Status>(&client, QUERY_STATUS_SUBJECT, &pb::StatusQuery {})
             .await?
             .map(|status| show(&status, args.output, format_status)),
@@ -396,7 +478,7 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
 async fn assignments(
     client: &async_nats::Client,
     filters: &AssignmentsArgs,
-    output: OutputFormat,
+    output: QueryOutput,
 ) -> anyhow::Result<Result<anyhow::Result<()>, ServiceError>> {
     let mut query = pb::AssignmentsQuery::from(filters);
     let first = ask::<_, pb::AssignmentsPage>(client, QUERY_ASSIGNMENTS_SUBJECT, &query).await?;
@@ -425,18 +507,56 @@ async fn assignments(
     Ok(Ok(show(&page, output, format_assignments_table)))
 }
 
+/// Asks for the assessment; with `--all` or `--output csv`, follows the
+/// pages and prints them as one.
+async fn assessment(
+    client: &async_nats::Client,
+    filters: &AssessmentArgs,
+    output: QueryOutput,
+) -> anyhow::Result<Result<anyhow::Result<()>, ServiceError>> {
+    let mut query = pb::AssessmentQuery::from(filters);
+    let first = ask::<_, pb::AssessmentPage>(client, QUERY_ASSESSMENT_SUBJECT, &query).await?;
+    let mut page = match first {
+        Ok(page) => page,
+        Err(error) => return Ok(Err(error)),
+    };
+    if filters.all || output == QueryOutput::Csv {
+        // As for assignments: later pages at the first page's position.
+        query.as_of_position = page.as_of_position;
+        while !page.next_page_token.is_empty() {
+            if page.next_page_token == query.page_token {
+                bail!("the query service returned the same page token twice; stopping");
+            }
+            query.page_token = std::mem::take(&mut page.next_page_token);
+            match ask::<_, pb::AssessmentPage>(client, QUERY_ASSESSMENT_SUBJECT, &query).await? {
+                Ok(next) => {
+                    page.rows.extend(next.rows);
+                    page.next_page_token = next.next_page_token;
+                }
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+    }
+    if output == QueryOutput::Csv {
+        print!("{}", crate::query::csv::assessment(&page.rows));
+        return Ok(Ok(Ok(())));
+    }
+    Ok(Ok(show(&page, output, format_assessment)))
+}
+
 /// Prints a reply as JSON, or as the text `table` makes of it.
 fn show<T: serde::Serialize>(
     value: &T,
-    output: OutputFormat,
+    output: QueryOutput,
     table: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
     match output {
-        OutputFormat::Table => {
+        QueryOutput::Table => {
             print!("{}", table(value));
             Ok(())
         }
-        OutputFormat::Json => print_json(value),
+        QueryOutput::Json => print_json(value),
+        QueryOutput::Csv => bail!("--output csv: only the assessment prints CSV"),
     }
 }
 
@@ -791,6 +911,78 @@ fn format_workstation(w: &pb::WorkstationDetail) -> String {
     out
 }
 
+/// The grade as a clerk reads it: 优秀, 良好, 合格, 不合格.
+fn grade_label(value: i32) -> String {
+    match pb::Grade::try_from(value) {
+        Ok(pb::Grade::Excellent) => "优秀".to_owned(),
+        Ok(pb::Grade::Good) => "良好".to_owned(),
+        Ok(pb::Grade::Pass) => "合格".to_owned(),
+        Ok(pb::Grade::Fail) => "不合格".to_owned(),
+        Ok(pb::Grade::Unspecified) => "-".to_owned(),
+        Err(_) => value.to_string(),
+    }
+}
+
+/// The assessment as a ranked table, with a line saying what it covers.
+pub fn format_assessment(page: &pb::AssessmentPage) -> String {
+    let city = if page.city.is_empty() {
+        "all cities".to_owned()
+    } else {
+        city_label(&page.city)
+    };
+    let mut out = format!(
+        "{} 年度考核, service in {city}, as of position {}\n",
+        page.year, page.as_of_position
+    );
+    let mut table = Table::new(&[
+        "name",
+        "city",
+        "posts",
+        "days",
+        "records",
+        "minutes",
+        "cross-city",
+        "demands",
+        "satisfaction",
+        "points",
+        "grade",
+    ])
+    .right(&[2, 3, 4, 5, 6, 7, 8, 9]);
+    for r in &page.rows {
+        let satisfaction = if r.demands_resolved == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.2}", r.average_satisfaction)
+        };
+        table.row(vec![
+            r.name.clone(),
+            city_short(&r.city),
+            r.posts_held.to_string(),
+            r.service_days.to_string(),
+            r.service_records.to_string(),
+            r.service_minutes.to_string(),
+            r.cross_city_minutes.to_string(),
+            r.demands_resolved.to_string(),
+            satisfaction,
+            r.points.to_string(),
+            grade_label(r.grade),
+        ]);
+    }
+    out.push_str(&table.render());
+    let rows = page.rows.len();
+    let _ = write!(out, "{rows} row{}", if rows == 1 { "" } else { "s" });
+    if page.next_page_token.is_empty() {
+        out.push('\n');
+    } else {
+        let _ = writeln!(
+            out,
+            "; more with --page-token {} (or --all)",
+            page.next_page_token
+        );
+    }
+    out
+}
+
 fn format_status(status: &pb::Status) -> String {
     let mut out = format!(
         "last position   {}\nrelay position  {}\n\n",
@@ -909,7 +1101,7 @@ mod tests {
             "json",
         ])
         .unwrap();
-        assert_eq!(args.output, OutputFormat::Json);
+        assert_eq!(args.output, QueryOutput::Json);
         let View::Assignments(filters) = &args.view else {
             panic!("{:?}", args.view);
         };
@@ -936,6 +1128,96 @@ mod tests {
             pb::AssignmentsQuery::from(filters),
             pb::AssignmentsQuery::default()
         );
+    }
+
+    #[test]
+    fn assessment_parameters_become_the_query() {
+        let args = parse(&[
+            "assessment",
+            "--year",
+            "2026",
+            "--subject",
+            "workstations",
+            "--city",
+            "150200",
+            "--workstation-id",
+            "7e9a1000-0002-4000-8000-000000000001",
+            "--as-of-position",
+            "57",
+            "--page-size",
+            "20",
+            "--output",
+            "csv",
+        ])
+        .unwrap();
+        assert_eq!(args.output, QueryOutput::Csv);
+        let View::Assessment(filters) = &args.view else {
+            panic!("{:?}", args.view);
+        };
+        assert_eq!(
+            pb::AssessmentQuery::from(filters),
+            pb::AssessmentQuery {
+                year: 2026,
+                subject: pb::AssessmentSubject::Workstations as i32,
+                city: "150200".into(),
+                commissioner_id: String::new(),
+                workstation_id: "7e9a1000-0002-4000-8000-000000000001".into(),
+                as_of_position: 57,
+                page_size: 20,
+                page_token: String::new(),
+            }
+        );
+        let View::Assessment(plain) = parse(&["assessment"]).unwrap().view else {
+            panic!("not the assessment");
+        };
+        assert_eq!(
+            pb::AssessmentQuery::from(&plain),
+            pb::AssessmentQuery::default()
+        );
+        assert!(parse(&["assessment", "--subject", "cities"]).is_err());
+    }
+
+    #[test]
+    fn the_assessment_prints_ranked_rows_with_grades_in_chinese() {
+        let row = |name: &str, points, grade: pb::Grade, demands, total| pb::AssessmentRow {
+            subject_id: String::new(),
+            name: name.into(),
+            city: "150100".into(),
+            service_days: 12,
+            service_records: 14,
+            service_minutes: 960,
+            cross_city_minutes: 240,
+            demands_resolved: demands,
+            average_satisfaction: if demands == 0 {
+                0.0
+            } else {
+                f64::from(total) / f64::from(demands)
+            },
+            posts_held: 2,
+            points,
+            grade: grade as i32,
+            satisfaction_total: total,
+        };
+        let page = pb::AssessmentPage {
+            rows: vec![
+                row("陈立新", 100, pb::Grade::Pass, 1, 5),
+                row("Zhao Min", 60, pb::Grade::Pass, 0, 0),
+                row("王敏", 5, pb::Grade::Fail, 0, 0),
+            ],
+            year: 2026,
+            city: "150200".into(),
+            next_page_token: "t2".into(),
+            as_of_position: 57,
+        };
+        let expected = "\
+2026 年度考核, service in 150200 包头, as of position 57
+name      city      posts  days  records  minutes  cross-city  demands  satisfaction  points  grade
+陈立新    呼和浩特      2    12       14      960         240        1          5.00     100  合格
+Zhao Min  呼和浩特      2    12       14      960         240        0             -      60  合格
+王敏      呼和浩特      2    12       14      960         240        0             -       5  不合格
+3 rows; more with --page-token t2 (or --all)
+";
+        assert_eq!(format_assessment(&page), expected);
     }
 
     #[test]

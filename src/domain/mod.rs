@@ -7,6 +7,7 @@
 //! No tokio, rusqlite, async-nats or prost; a test reads these files and
 //! fails if one of them is named. Time arrives as an argument.
 
+mod assessment;
 mod authorize;
 mod command;
 mod decide;
@@ -19,6 +20,7 @@ mod state;
 mod tests;
 mod types;
 
+pub use assessment::{score, AssessmentPolicy, Figures, Grade, PolicyError};
 pub use authorize::{authorize, Actor, Unauthorized, ADMIN, BUREAU_PREFIX};
 pub use command::*;
 pub use decide::{decide, period_within};

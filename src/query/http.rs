@@ -359,6 +359,61 @@ async fn demand_candidates(
     Ok(json(&state.queries.candidates(query).await?))
 }
 
+/// The parameters of the assessment and its CSV export; the export takes
+/// every row, so no paging ones.
+const ASSESSMENT_PARAMS: [&str; 6] = [
+    "year",
+    "subject",
+    "city",
+    "commissioner_id",
+    "workstation_id",
+    "as_of_position",
+];
+
+fn assessment_query(raw: Pairs, paged: bool) -> Result<pb::AssessmentQuery, ApiError> {
+    let mut allowed = ASSESSMENT_PARAMS.to_vec();
+    if paged {
+        allowed.extend(["page_size", "page_token"]);
+    }
+    let p = Params::new(raw, &allowed)?;
+    let subject = match p.text("subject").to_ascii_lowercase().as_str() {
+        "" => pb::AssessmentSubject::Unspecified,
+        "commissioners" => pb::AssessmentSubject::Commissioners,
+        "workstations" => pb::AssessmentSubject::Workstations,
+        other => {
+            return Err(invalid(
+                "subject",
+                format!("'{}' is not commissioners or workstations", excerpt(other)),
+            ))
+        }
+    };
+    Ok(pb::AssessmentQuery {
+        year: p.number("year")?,
+        subject: subject as i32,
+        city: p.text("city"),
+        commissioner_id: p.text("commissioner_id"),
+        workstation_id: p.text("workstation_id"),
+        as_of_position: p.number("as_of_position")?,
+        page_size: p.number("page_size")?,
+        page_token: p.text("page_token"),
+    })
+}
+
+async fn assessment(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let query = assessment_query(raw, true)?;
+    Ok(json(&state.queries.assessment(query).await?))
+}
+
+async fn assessment_csv(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let query = assessment_query(raw, false)?;
+    let page = state.queries.assessment_all(query).await?;
+    let headers = [(
+        axum::http::header::CONTENT_TYPE,
+        super::csv::CSV_CONTENT_TYPE,
+    )];
+    Ok((headers, super::csv::assessment(&page.rows)).into_response())
+}
+
 async fn status(State(state): State<AppState>) -> Response {
     json(&state.queries.status())
 }
@@ -401,7 +456,7 @@ async fn method_not_allowed() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError(QueryError::NotFound(
-        "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/status".into(),
+        "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/demands, /v1/candidates, /v1/assessment, /v1/assessment.csv, /v1/status".into(),
     ))
 }
 
@@ -419,6 +474,8 @@ pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> 
         .route("/v1/demands/{id}", get(demand))
         .route("/v1/demands/{id}/candidates", get(demand_candidates))
         .route("/v1/candidates", get(candidates))
+        .route("/v1/assessment", get(assessment))
+        .route("/v1/assessment.csv", get(assessment_csv))
         .route_layer(middleware::from_fn_with_state(state.clone(), bounded));
     Router::new()
         .merge(views)

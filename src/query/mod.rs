@@ -2,6 +2,7 @@
 //! protobuf) and HTTP/JSON, from SQLite connections kept off the async
 //! threads.
 
+pub mod csv;
 pub mod http;
 pub mod nats;
 
@@ -12,7 +13,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use crate::bus::projector::ProjectorProgress;
-use crate::domain::{region_date, CityCode, Date, Policy};
+use crate::domain::{region_date, AssessmentPolicy, CityCode, Date, Policy};
 use crate::limits::Limits;
 use crate::projection::{QueryError, Views};
 use crate::wire::pb;
@@ -69,6 +70,8 @@ pub struct QueryService {
     policy: Policy,
     status: StatusSources,
     limits: Limits,
+    /// Points and grades of the assessment view.
+    assessment: Arc<AssessmentPolicy>,
     /// One permit per query being answered, NATS and HTTP together, so
     /// SQLite connections and blocking threads stay bounded.
     in_flight: Arc<Semaphore>,
@@ -84,12 +87,13 @@ fn today() -> Date {
 impl QueryService {
     /// A service over the live views file that `live` names (created by
     /// the projector), for the region and limits of `policy`, within
-    /// `limits`.
+    /// `limits`, grading the assessment under `assessment`.
     pub fn new(
         live: watch::Receiver<PathBuf>,
         policy: Policy,
         status: StatusSources,
         limits: Limits,
+        assessment: AssessmentPolicy,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool: ViewsPool {
@@ -100,6 +104,7 @@ impl QueryService {
             status,
             in_flight: Arc::new(Semaphore::new(limits.max_queries_in_flight)),
             limits,
+            assessment: Arc::new(assessment),
         })
     }
 
@@ -237,6 +242,33 @@ impl QueryService {
     ) -> Result<pb::DemandDetail, QueryError> {
         self.run("demand", move |views, today| views.demand(&q, today))
             .await
+    }
+
+    /// The annual assessment.
+    pub async fn assessment(
+        self: &Arc<Self>,
+        q: pb::AssessmentQuery,
+    ) -> Result<pb::AssessmentPage, QueryError> {
+        self.check_city("city", &q.city)?;
+        self.check_page_size(q.page_size)?;
+        let policy = self.assessment.clone();
+        self.run("assessment", move |views, today| {
+            views.assessment(&q, today, &policy)
+        })
+        .await
+    }
+
+    /// Every row of the annual assessment at once, for the CSV export.
+    pub async fn assessment_all(
+        self: &Arc<Self>,
+        q: pb::AssessmentQuery,
+    ) -> Result<pb::AssessmentPage, QueryError> {
+        self.check_city("city", &q.city)?;
+        let policy = self.assessment.clone();
+        self.run("assessment_all", move |views, today| {
+            views.assessment_all(&q, today, &policy)
+        })
+        .await
     }
 
     /// Positions of the store, the relay and the views, and the views' lag.

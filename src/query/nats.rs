@@ -19,7 +19,7 @@ use crate::wire::pb;
 /// Name under which the service registers.
 pub const SERVICE_NAME: &str = "tepai-queries";
 /// The views, as endpoint names under [`QUERY_PREFIX`].
-pub const VIEWS: [&str; 8] = [
+pub const VIEWS: [&str; 9] = [
     "assignments",
     "commissioner",
     "workstation",
@@ -27,6 +27,7 @@ pub const VIEWS: [&str; 8] = [
     "demands",
     "demand",
     "candidates",
+    "assessment",
     "status",
 ];
 
@@ -62,6 +63,10 @@ pub async fn answer(
             .candidates(decode(body, max)?)
             .await?
             .encode_to_vec(),
+        "assessment" => service
+            .assessment(decode(body, max)?)
+            .await?
+            .encode_to_vec(),
         _ => {
             decode::<pb::StatusQuery>(body, max)?;
             service.status().encode_to_vec()
@@ -78,7 +83,7 @@ pub async fn start(
 ) -> Result<impl std::future::Future<Output = Result<(), BusError>>, BusError> {
     let service = client
         .service_builder()
-        .description("tepai: who serves where — assignments, details, city matrix, demands, status")
+        .description("tepai: who serves where — assignments, details, city matrix, demands, assessment, status")
         .start(SERVICE_NAME, env!("CARGO_PKG_VERSION"))
         .await
         .map_err(BusError::nats)?;
@@ -144,9 +149,9 @@ fn decode<M: Message + Default>(bytes: &[u8], max_bytes: usize) -> Result<M, Que
 mod tests {
     use super::VIEWS;
     use crate::bus::{
-        QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT, QUERY_CITY_MATRIX_SUBJECT,
-        QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT, QUERY_DEMAND_SUBJECT, QUERY_PREFIX,
-        QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
+        QUERY_ASSESSMENT_SUBJECT, QUERY_ASSIGNMENTS_SUBJECT, QUERY_CANDIDATES_SUBJECT,
+        QUERY_CITY_MATRIX_SUBJECT, QUERY_COMMISSIONER_SUBJECT, QUERY_DEMANDS_SUBJECT,
+        QUERY_DEMAND_SUBJECT, QUERY_PREFIX, QUERY_STATUS_SUBJECT, QUERY_WORKSTATION_SUBJECT,
     };
 
     /// The service's endpoints, under its group, are the subjects the
@@ -164,6 +169,7 @@ mod tests {
                 QUERY_DEMANDS_SUBJECT,
                 QUERY_DEMAND_SUBJECT,
                 QUERY_CANDIDATES_SUBJECT,
+                QUERY_ASSESSMENT_SUBJECT,
                 QUERY_STATUS_SUBJECT,
             ]
         );

@@ -50,6 +50,7 @@ pub async fn start_node_with(
         authorization,
         limits: Default::default(),
         cluster: Default::default(),
+        assessment: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();

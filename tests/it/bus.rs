@@ -35,6 +35,7 @@ pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: R
         authorization: false,
         limits: Default::default(),
         cluster: Default::default(),
+        assessment: Default::default(),
     };
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();

@@ -442,6 +442,7 @@ fn http_parameters_and_nats_queries_of_any_shape_never_get_a_500() {
             max_page_size: 100,
             ..Limits::default()
         },
+        Default::default(),
     );
     let mut runner = TestRunner::new(Config {
         cases: 400,

@@ -5,6 +5,7 @@
 // Test code: a failed unwrap is a failed test, with its location.
 #![allow(clippy::unwrap_used)]
 
+mod assessment;
 mod auth;
 mod bad_input;
 mod bench;

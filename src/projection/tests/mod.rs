@@ -6,6 +6,7 @@
 //! [`snapshot`] of every view as of a position. One file per concern.
 
 mod as_of;
+mod assessment;
 mod assignments;
 mod batches;
 mod candidates;

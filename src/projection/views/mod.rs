@@ -6,6 +6,7 @@
 //! temporal rule of `schema` (`valid_from <= P < valid_to`), so "latest" is
 //! just "as of the checkpoint".
 
+mod assessment;
 mod candidates;
 mod demands;
 
