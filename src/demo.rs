@@ -19,7 +19,7 @@ const BAOTOU: &str = "150200";
 /// Loads the demo data set through the command path, printing each answer;
 /// prints the assignments and the city matrix; shows the candidates for a
 /// demand across the city border, then dispatches, serves and resolves it
-/// and prints the demands. Each print waits until the views have caught
+/// and prints the demands and each city's assessment of the year. Each print waits until the views have caught
 /// up (or ten seconds).
 pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusError> {
     let client = bus::connect(nats, "tepai-demo").await?;
@@ -83,6 +83,21 @@ pub async fn load(nats: &NatsOptions, authorization: bool) -> Result<(), BusErro
     .await?;
     println!("\nDemands (需求对接):");
     print!("{}", crate::cli::query::format_demands(&board));
+    for (city, name) in [(HOHHOT, "呼和浩特"), (BAOTOU, "包头")] {
+        let year: pb::AssessmentPage = ask(
+            &client,
+            bus::QUERY_ASSESSMENT_SUBJECT,
+            &pb::AssessmentQuery {
+                year: 2026,
+                subject: pb::AssessmentSubject::Commissioners as i32,
+                city: city.into(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        println!("\nAssessment 2026 (年度考核) of the service {name} received:");
+        print!("{}", crate::cli::query::format_assessment(&year));
+    }
     println!();
     Ok(())
 }

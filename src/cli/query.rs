@@ -439,7 +439,11 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             };
             ask::<_, pb::DemandsPage>(&client, QUERY_DEMANDS_SUBJECT, &query)
                 .await?
-                .map(|page| show(&page, args.output, format_demands))
+                .map(|page| {
+                    show_or_csv(&page, args.output, format_demands, |p| {
+                        Some(crate::query::csv::demands(&p.demands))
+                    })
+                })
         }
         View::Demand {
             demand_id,
@@ -451,13 +455,21 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
             };
             ask::<_, pb::DemandDetail>(&client, QUERY_DEMAND_SUBJECT, &query)
                 .await?
-                .map(|detail| show(&detail, args.output, format_demand))
+                .map(|detail| {
+                    show_or_csv(&detail, args.output, format_demand, |d| {
+                        Some(crate::query::csv::demands(&[summary_of(d)]))
+                    })
+                })
         }
         View::Candidates(criteria) => {
             let query = pb::CandidatesQuery::from(criteria);
             ask::<_, pb::CandidatesPage>(&client, QUERY_CANDIDATES_SUBJECT, &query)
                 .await?
-                .map(|page| show(&page, args.output, format_candidates))
+                .map(|page| {
+                    show_or_csv(&page, args.output, format_candidates, |p| {
+                        Some(crate::query::csv::candidates(&p.candidates))
+                    })
+                })
         }
         View::Assessment(filters) => assessment(&client, filters, args.output).await?,
         View::Status => ask::<_, pb::Status>(&client, QUERY_STATUS_SUBJECT, &pb::StatusQuery {})
@@ -550,13 +562,31 @@ fn show<T: serde::Serialize>(
     output: QueryOutput,
     table: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
+    show_or_csv(value, output, table, |_| None)
+}
+
+/// As [`show`], with the CSV `csv` makes of the reply, where it has one.
+fn show_or_csv<T: serde::Serialize>(
+    value: &T,
+    output: QueryOutput,
+    table: impl FnOnce(&T) -> String,
+    csv: impl FnOnce(&T) -> Option<String>,
+) -> anyhow::Result<()> {
     match output {
         QueryOutput::Table => {
             print!("{}", table(value));
             Ok(())
         }
         QueryOutput::Json => print_json(value),
-        QueryOutput::Csv => bail!("--output csv: only the assessment prints CSV"),
+        QueryOutput::Csv => match csv(value) {
+            Some(text) => {
+                print!("{text}");
+                Ok(())
+            }
+            None => bail!(
+                "--output csv: only the demands, a demand, the candidates and the assessment print CSV"
+            ),
+        },
     }
 }
 
@@ -805,6 +835,24 @@ pub fn format_candidates(page: &pb::CandidatesPage) -> String {
         let _ = writeln!(out, "; more with --page-token {}", page.next_page_token);
     }
     out
+}
+
+/// The summary fields of a demand's detail, for its one CSV line.
+fn summary_of(d: &pb::DemandDetail) -> pb::DemandSummary {
+    pb::DemandSummary {
+        demand_id: d.demand_id.clone(),
+        title: d.title.clone(),
+        enterprise: d.enterprise.clone(),
+        city: d.city.clone(),
+        expertise: d.expertise.clone(),
+        hours_per_month: d.hours_per_month,
+        start_date: d.start_date.clone(),
+        end_date: d.end_date.clone(),
+        status: d.status,
+        post_ids: d.post_ids.clone(),
+        service_minutes: d.service_minutes,
+        satisfaction: d.satisfaction,
+    }
 }
 
 /// The last 8 characters of an id: see [`posts_table`].

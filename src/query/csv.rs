@@ -1,6 +1,6 @@
-//! CSV (RFC 4180) of the views that export it: the assessment. Shared by
-//! `GET /v1/assessment.csv` and `tepai query assessment --output csv`, so
-//! both print the same bytes.
+//! CSV (RFC 4180) of the views that export it: the assessment, the demands
+//! and the candidates. Shared by `GET /v1/assessment.csv` and
+//! `tepai query … --output csv`, so both print the same bytes.
 
 use std::fmt::Write as _;
 
@@ -53,6 +53,101 @@ pub fn assessment(rows: &[pb::AssessmentRow]) -> String {
                 r.points.to_string(),
                 grade,
                 r.satisfaction_total.to_string(),
+            ],
+        );
+    }
+    out
+}
+
+/// The demands board: the protobuf field names of `DemandSummary`; the
+/// tags and post ids joined by `;`.
+pub fn demands(rows: &[pb::DemandSummary]) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        [
+            "demand_id",
+            "title",
+            "enterprise",
+            "city",
+            "expertise",
+            "hours_per_month",
+            "start_date",
+            "end_date",
+            "status",
+            "post_ids",
+            "service_minutes",
+            "satisfaction",
+        ]
+        .map(str::to_owned),
+    );
+    for d in rows {
+        let status = pb::DemandStatus::try_from(d.status)
+            .map_or_else(|_| d.status.to_string(), |s| s.as_str_name().to_owned());
+        line(
+            &mut out,
+            [
+                d.demand_id.clone(),
+                d.title.clone(),
+                d.enterprise.clone(),
+                d.city.clone(),
+                d.expertise.join(";"),
+                d.hours_per_month.to_string(),
+                d.start_date.clone(),
+                d.end_date.clone(),
+                status,
+                d.post_ids.join(";"),
+                d.service_minutes.to_string(),
+                d.satisfaction.to_string(),
+            ],
+        );
+    }
+    out
+}
+
+/// The candidates, in rank order: one line per candidate, the
+/// workstations as `id:free seats` joined by `;`.
+pub fn candidates(rows: &[pb::Candidate]) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        [
+            "commissioner_id",
+            "name",
+            "home_city",
+            "employer",
+            "matched_expertise",
+            "cross_city",
+            "peak_posts",
+            "peak_hours_per_month",
+            "spare_hours_per_month",
+            "demands_resolved",
+            "satisfaction_total",
+            "workstations",
+        ]
+        .map(str::to_owned),
+    );
+    for c in rows {
+        let seats: Vec<String> = c
+            .workstations
+            .iter()
+            .map(|w| format!("{}:{}", w.workstation_id, w.free_seats))
+            .collect();
+        line(
+            &mut out,
+            [
+                c.commissioner_id.clone(),
+                c.name.clone(),
+                c.home_city.clone(),
+                c.employer.clone(),
+                c.matched_expertise.join(";"),
+                c.cross_city.to_string(),
+                c.peak_posts.to_string(),
+                c.peak_hours_per_month.to_string(),
+                c.spare_hours_per_month.to_string(),
+                c.demands_resolved.to_string(),
+                c.satisfaction_total.to_string(),
+                seats.join(";"),
             ],
         );
     }
@@ -121,5 +216,49 @@ cross_city_minutes,demands_resolved,average_satisfaction,posts_held,points,grade
 c1,\"Wang, \"\"Min\"\"\",150100,12,13,900,120,3,4.67,2,136,PASS,14\r\n";
         assert_eq!(text, expected);
         assert_eq!(assessment(&[]).lines().count(), 1);
+    }
+
+    #[test]
+    fn demands_and_candidates_join_their_lists_and_quote_their_text() {
+        let demand = pb::DemandSummary {
+            demand_id: "d1".into(),
+            title: "回收, 试验".into(),
+            enterprise: "北方稀土".into(),
+            city: "150200".into(),
+            expertise: vec!["稀土".into(), "新材料".into()],
+            hours_per_month: 10,
+            start_date: "2027-01-01".into(),
+            end_date: "2027-06-30".into(),
+            status: pb::DemandStatus::DemandResolved as i32,
+            post_ids: vec!["p1".into(), "p2".into()],
+            service_minutes: 240,
+            satisfaction: 5,
+        };
+        let text = demands(&[demand]);
+        assert_eq!(
+            text.lines().nth(1),
+            Some("d1,\"回收, 试验\",北方稀土,150200,稀土;新材料,10,2027-01-01,2027-06-30,DEMAND_RESOLVED,p1;p2,240,5")
+        );
+        let candidate = pb::Candidate {
+            commissioner_id: "c1".into(),
+            name: "陈立新".into(),
+            home_city: "150100".into(),
+            employer: "内蒙古工业大学".into(),
+            matched_expertise: vec!["新材料".into()],
+            cross_city: true,
+            peak_posts: 2,
+            peak_hours_per_month: 50,
+            spare_hours_per_month: 30,
+            workstations: vec![pb::WorkstationOption {
+                workstation_id: "w4".into(),
+                free_seats: 4,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(
+            candidates(&[candidate]).lines().nth(1),
+            Some("c1,陈立新,150100,内蒙古工业大学,新材料,true,2,50,30,0,0,w4:4")
+        );
     }
 }
