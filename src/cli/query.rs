@@ -642,22 +642,14 @@ pub fn print_assignments_table(page: &pb::AssignmentsPage) {
 /// The table [`print_assignments_table`] prints.
 pub fn format_assignments_table(page: &pb::AssignmentsPage) -> String {
     let mut out = posts_table(&page.assignments);
-    let rows = page.assignments.len();
-    let _ = write!(
-        out,
-        "{rows} post{}, as of position {}",
-        if rows == 1 { "" } else { "s" },
-        page.as_of_position
+    footer(
+        &mut out,
+        page.assignments.len(),
+        "post",
+        page.as_of_position,
+        &page.next_page_token,
+        " (or --all)",
     );
-    if page.next_page_token.is_empty() {
-        out.push('\n');
-    } else {
-        let _ = writeln!(
-            out,
-            "; more with --page-token {} (or --all)",
-            page.next_page_token
-        );
-    }
     out
 }
 
@@ -727,18 +719,14 @@ pub fn format_demands(page: &pb::DemandsPage) -> String {
         ]);
     }
     let mut out = table.render();
-    let rows = page.demands.len();
-    let _ = write!(
-        out,
-        "{rows} demand{}, as of position {}",
-        if rows == 1 { "" } else { "s" },
-        page.as_of_position
+    footer(
+        &mut out,
+        page.demands.len(),
+        "demand",
+        page.as_of_position,
+        &page.next_page_token,
+        "",
     );
-    if page.next_page_token.is_empty() {
-        out.push('\n');
-    } else {
-        let _ = writeln!(out, "; more with --page-token {}", page.next_page_token);
-    }
     out
 }
 
@@ -822,19 +810,27 @@ pub fn format_candidates(page: &pb::CandidatesPage) -> String {
         ]);
     }
     let mut out = table.render();
-    let rows = page.candidates.len();
-    let _ = write!(
-        out,
-        "{rows} candidate{}, as of position {}",
-        if rows == 1 { "" } else { "s" },
-        page.as_of_position
+    footer(
+        &mut out,
+        page.candidates.len(),
+        "candidate",
+        page.as_of_position,
+        &page.next_page_token,
+        "",
     );
-    if page.next_page_token.is_empty() {
+    out
+}
+
+/// The line under a page: how many `noun`s, as of which position, and how
+/// to ask for the next page (`also` names another way).
+fn footer(out: &mut String, rows: usize, noun: &str, position: u64, token: &str, also: &str) {
+    let plural = if rows == 1 { "" } else { "s" };
+    let _ = write!(out, "{rows} {noun}{plural}, as of position {position}");
+    if token.is_empty() {
         out.push('\n');
     } else {
-        let _ = writeln!(out, "; more with --page-token {}", page.next_page_token);
+        let _ = writeln!(out, "; more with --page-token {token}{also}");
     }
-    out
 }
 
 /// The summary fields of a demand's detail, for its one CSV line.

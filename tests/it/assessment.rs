@@ -4,18 +4,12 @@
 //! policy given to the node; a bad policy file stops the binary naming the
 //! key.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use prost::Message;
-use tepai::app::{self, NodeConfig, Roles};
-use tepai::config::{NatsOptions, NodeOptions};
-use tepai::domain::{AssessmentPolicy, Policy};
+use tepai::app::{NodeConfig, Roles};
+use tepai::domain::AssessmentPolicy;
 use tepai::wire::pb::{self, command_envelope::Command as C};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
-use crate::bus::{send, Node};
+use crate::bus::{config_for, send, start_config, Node};
 use crate::http_client;
 use crate::nats_server::NatsServer;
 use crate::support::*;
@@ -37,34 +31,10 @@ fn policy() -> AssessmentPolicy {
 
 async fn start_with_policy(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
     let config = NodeConfig {
-        node: NodeOptions {
-            data_dir: data_dir.to_owned(),
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-        },
-        nats: NatsOptions::plain(nats.url()),
-        policy: Policy::default(),
-        authorization: false,
-        limits: Default::default(),
-        cluster: Default::default(),
         assessment: policy(),
+        ..config_for(nats, data_dir)
     };
-    let shutdown = CancellationToken::new();
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(app::run(
-        config,
-        Roles::ALL,
-        shutdown.clone(),
-        Some(started_tx),
-    ));
-    let started = tokio::time::timeout(Duration::from_secs(10), started_rx)
-        .await
-        .expect("node did not start in 10 s")
-        .expect("node failed to start");
-    Node {
-        shutdown,
-        task,
-        http: started.http_addr.unwrap(),
-    }
+    start_config(config, Roles::ALL).await
 }
 
 fn service(service_id: &str, post_id: &str, date: &str, minutes: u32, demand_id: &str) -> C {
@@ -162,19 +132,6 @@ async fn ask(
         return Err((code.to_string(), message));
     }
     Ok(pb::AssessmentPage::decode(reply.payload).unwrap())
-}
-
-/// A GET whose answer's head is kept, for the content type.
-async fn get_with_head(addr: SocketAddr, path_and_query: &str) -> (String, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request =
-        format!("GET {path_and_query} HTTP/1.1\r\nHost: tepai\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    (head.to_ascii_lowercase(), body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,7 +263,7 @@ async fn the_years_assessment_answers_over_nats_and_http_under_the_nodes_policy(
     assert_eq!(second["rows"][0]["grade"], "PASS");
 
     // HTTP CSV: every workstation row, the name quoted as RFC 4180 wants.
-    let (head, body) = get_with_head(
+    let http_client::Response { head, body, .. } = http_client::get(
         node.http,
         "/v1/assessment.csv?year=2025&subject=workstations",
     )

@@ -25,7 +25,13 @@ pub async fn start_node(nats: &NatsServer, data_dir: &std::path::Path) -> Node {
 }
 
 pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: Roles) -> Node {
-    let config = NodeConfig {
+    start_config(config_for(nats, data_dir), roles).await
+}
+
+/// The test node's configuration: `data_dir`, HTTP on a free port, `nats`,
+/// the default policies, authorization off.
+pub fn config_for(nats: &NatsServer, data_dir: &std::path::Path) -> NodeConfig {
+    NodeConfig {
         node: NodeOptions {
             data_dir: data_dir.to_owned(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -36,7 +42,11 @@ pub async fn start_roles(nats: &NatsServer, data_dir: &std::path::Path, roles: R
         limits: Default::default(),
         cluster: Default::default(),
         assessment: Default::default(),
-    };
+    }
+}
+
+/// Starts `roles` of a node with `config`, once it answers.
+pub async fn start_config(config: NodeConfig, roles: Roles) -> Node {
     let shutdown = CancellationToken::new();
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(app::run(config, roles, shutdown.clone(), Some(started_tx)));

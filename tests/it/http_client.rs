@@ -7,6 +7,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Response {
     pub status: u16,
+    /// The status line and headers, lower-cased.
+    pub head: String,
     pub body: String,
 }
 
@@ -26,15 +28,13 @@ pub async fn get(addr: SocketAddr, path_and_query: &str) -> Response {
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
+    let head = head.to_ascii_lowercase();
+    let body = if head.contains("transfer-encoding: chunked") {
         dechunk(body)
     } else {
         body.to_owned()
     };
-    Response { status, body }
+    Response { status, head, body }
 }
 
 fn dechunk(mut body: &str) -> String {

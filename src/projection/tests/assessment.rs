@@ -2,27 +2,9 @@
 //! workstation, the city filter, cross-city minutes, demands counted once
 //! and in the year of their resolution, as-of, paging and bad parameters.
 
-use crate::domain::{AssessmentPolicy, DemandId, Satisfaction};
+use crate::domain::{AssessmentPolicy, Satisfaction};
 
 use super::*;
-
-fn dm(n: u128) -> DemandId {
-    DemandId(Uuid::from_u128(0xe000 + n))
-}
-
-fn submitted(n: u128, city: CityCode) -> Event {
-    Event::DemandSubmitted {
-        demand_id: dm(n),
-        title: text(&format!("demand {n}")),
-        enterprise: text("Yili"),
-        city,
-        expertise: texts(&["dairy"]),
-        hours_per_month: HoursPerMonth::parse("hours", 10).unwrap(),
-        start_date: date("2025-01-01"),
-        end_date: date("2025-12-31"),
-        description: text("fermentation"),
-    }
-}
 
 fn dispatched(n: u128, post: PostId) -> Event {
     Event::DemandDispatched {

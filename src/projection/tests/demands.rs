@@ -5,24 +5,6 @@ use crate::domain::{DemandId, Satisfaction};
 
 use super::*;
 
-fn dm(n: u128) -> DemandId {
-    DemandId(Uuid::from_u128(0xe000 + n))
-}
-
-fn submitted(n: u128, city: CityCode) -> Event {
-    Event::DemandSubmitted {
-        demand_id: dm(n),
-        title: text(&format!("demand {n}")),
-        enterprise: text("Yili"),
-        city,
-        expertise: texts(&["dairy"]),
-        hours_per_month: HoursPerMonth::parse("hours", 10).unwrap(),
-        start_date: date("2025-01-01"),
-        end_date: date("2025-12-31"),
-        description: text("fermentation"),
-    }
-}
-
 /// `history()` (26 events), then: 27 demand 1 (Hohhot) and 28 demand 2
 /// (Baotou) submitted, 29 demand 1 dispatched to post 1, 30 service of 40
 /// minutes through post 1 for demand 1 and 31 one of 20 not for it, 32

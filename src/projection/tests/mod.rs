@@ -261,6 +261,26 @@ fn history() -> Vec<Event> {
     ]
 }
 
+/// Demand `n`'s id.
+fn dm(n: u128) -> crate::domain::DemandId {
+    crate::domain::DemandId(Uuid::from_u128(0xe000 + n))
+}
+
+/// Demand `n` submitted in `city`: wants dairy, 10 hours a month, in 2025.
+fn submitted(n: u128, city: CityCode) -> Event {
+    Event::DemandSubmitted {
+        demand_id: dm(n),
+        title: text(&format!("demand {n}")),
+        enterprise: text("Yili"),
+        city,
+        expertise: texts(&["dairy"]),
+        hours_per_month: HoursPerMonth::parse("hours", 10).unwrap(),
+        start_date: date("2025-01-01"),
+        end_date: date("2025-12-31"),
+        description: text("fermentation"),
+    }
+}
+
 fn envelope(position: u64, event: &Event) -> pb::EventEnvelope {
     pb::EventEnvelope {
         event_id: Uuid::from_u128(u128::from(position)).to_string(),
