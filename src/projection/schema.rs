@@ -125,6 +125,9 @@ CREATE TABLE demands (
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX demands_current ON demands (demand_id) WHERE valid_to IS NULL;
 CREATE INDEX demands_city ON demands (city, demand_id);
+-- The candidates view's seat count reads every post of the workstations
+-- serving a city whose term meets the period: from this index alone.
+CREATE INDEX posts_workstation_terms ON posts (workstation_id, start_date, end_date, valid_from, valid_to);
 
 CREATE TABLE demand_services (
     demand_id  TEXT    NOT NULL,
@@ -177,7 +180,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), ProjectionError> {
 /// rebuild into a new file drops them before loading and creates them at
 /// the end: one sort per index is cheaper than inserting every row into
 /// each of them as it comes.
-const SECONDARY_INDEXES: [(&str, &str, &str); 12] = [
+const SECONDARY_INDEXES: [(&str, &str, &str); 13] = [
     (
         "commissioners_current",
         "DROP INDEX IF EXISTS commissioners_current",
@@ -237,6 +240,11 @@ const SECONDARY_INDEXES: [(&str, &str, &str); 12] = [
         "demands_city",
         "DROP INDEX IF EXISTS demands_city",
         "CREATE INDEX demands_city ON demands (city, demand_id)",
+    ),
+    (
+        "posts_workstation_terms",
+        "DROP INDEX IF EXISTS posts_workstation_terms",
+        "CREATE INDEX posts_workstation_terms ON posts (workstation_id, start_date, end_date, valid_from, valid_to)",
     ),
 ];
 

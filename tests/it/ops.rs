@@ -30,7 +30,22 @@ async fn load(client: &async_nats::Client, n: usize) -> u64 {
         let result = send(client, &envelope(appoint(&id(), &c, &station, BAOTOU, 10))).await;
         head = accepted(&result)[0].global_position;
     }
-    head
+    // A demand through its whole flow, so every view table has rows.
+    let (c, demand, post) = (id(), id(), id());
+    send(client, &envelope(register(&c, "赵敏", HOHHOT))).await;
+    send(client, &envelope(submit_demand(&demand, BAOTOU))).await;
+    let mut for_demand = appoint(&post, &c, &station, BAOTOU, 10);
+    if let pb::command_envelope::Command::AppointPost(a) = &mut for_demand {
+        a.demand_id = demand.clone();
+    }
+    accepted(&send(client, &envelope(for_demand)).await);
+    let mut service = service_for(&post, &demand);
+    if let pb::command_envelope::Command::RecordService(s) = &mut service {
+        s.beneficiary_city = BAOTOU.into();
+    }
+    accepted(&send(client, &envelope(service)).await);
+    let result = send(client, &envelope(resolve(&demand))).await;
+    head.max(accepted(&result)[0].global_position)
 }
 
 async fn messages_in_stream(js: &async_nats::jetstream::Context) -> u64 {
@@ -110,7 +125,8 @@ async fn a_rebuild_swaps_the_views_while_queries_keep_answering() {
             "a query failed or saw partial views: {answer:?}"
         );
     }
-    assert_eq!(count_posts(&node).await, Ok(42));
+    // 40 + 2 posts, and one appointed for a demand by each load.
+    assert_eq!(count_posts(&node).await, Ok(44));
     std::sync::Arc::try_unwrap(node).ok().unwrap().stop().await;
 }
 
@@ -246,6 +262,33 @@ async fn verify_passes_on_a_healthy_node_and_names_each_kind_of_damage() {
     let (code, out, err) = run_tepai(&["ops", "rebuild", "--data-dir", &dir, "--nats-url", &url]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(verify(&[]).0, 0, "a rebuild repairs the views");
+
+    // A demand's row, or the service recorded for it, changed: the demand
+    // views are compared with a rebuild too.
+    for (tamper, table) in [
+        (
+            "UPDATE demands SET title = '篡改需求'",
+            "view table demands",
+        ),
+        (
+            "UPDATE demand_services SET minutes = minutes + 1",
+            "view table demand_services",
+        ),
+    ] {
+        let live = ViewsDir::new(data.path()).current().unwrap();
+        let changed = rusqlite::Connection::open(&live)
+            .unwrap()
+            .execute(tamper, [])
+            .unwrap();
+        assert!(changed > 0, "{tamper}");
+        let (code, out, _) = verify(&["--no-stream"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains(table), "{out}");
+        let (code, out, err) =
+            run_tepai(&["ops", "rebuild", "--data-dir", &dir, "--nats-url", &url]);
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(verify(&["--no-stream"]).0, 0, "a rebuild repairs the views");
+    }
 
     // A message deleted from the stream.
     let js = async_nats::jetstream::new(client.clone());

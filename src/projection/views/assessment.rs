@@ -441,8 +441,8 @@ fn demands_resolved(
     let sql = format!(
         "SELECT subject, COUNT(*), SUM(satisfaction) FROM (
              SELECT DISTINCT p.{id} AS subject, d.demand_id, d.satisfaction
-             FROM demands d, json_each(d.post_ids) j
-             JOIN posts p ON p.post_id = j.value
+             FROM demands d CROSS JOIN json_each(d.post_ids) j
+             CROSS JOIN posts p ON p.post_id = j.value
                  AND p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)
              WHERE d.valid_from <= :at AND (d.valid_to IS NULL OR d.valid_to > :at)
                AND d.status = {RESOLVED} AND d.resolved_on BETWEEN :from AND :to

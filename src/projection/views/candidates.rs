@@ -71,12 +71,22 @@ impl Views {
             return Err(invalid("end_date", rejection.to_string()));
         }
 
-        let mut ranked = candidates(&tx, at, &criteria, policy)?;
-        ranked.sort_by(rank);
+        let (mut ranked, seats) = candidates(&tx, at, &criteria, policy)?;
+        ranked.sort_by(|a, b| rank(&a.0, &b.0));
         let page_len = usize::try_from(page_size).unwrap_or(usize::MAX);
         let total = ranked.len();
-        let candidates: Vec<pb::Candidate> =
-            ranked.into_iter().skip(offset).take(page_len).collect();
+        // Only the page's candidates get their workstation lists: the
+        // ranking does not depend on them, and thousands of candidates
+        // times every seat would cost more than the rest of the answer.
+        let candidates: Vec<pb::Candidate> = ranked
+            .into_iter()
+            .skip(offset)
+            .take(page_len)
+            .map(|(mut candidate, posts)| {
+                candidate.workstations = options(&seats, &posts, &criteria);
+                candidate
+            })
+            .collect();
         let next = offset + candidates.len();
         let next_page_token = if next < total {
             PageToken {
@@ -173,13 +183,21 @@ fn stored_date(text: &str) -> Result<Date, QueryError> {
         .map_err(|e| QueryError::Storage(format!("a stored date is not a date: {e}")))
 }
 
-/// Every candidate, unranked.
+/// Every candidate, unranked, with the posts they hold in the period;
+/// and the open workstations serving the city with a seat on every day.
+#[allow(clippy::type_complexity)]
 fn candidates(
     conn: &Connection,
     at: u64,
     criteria: &Criteria,
     policy: &Policy,
-) -> Result<Vec<pb::Candidate>, QueryError> {
+) -> Result<
+    (
+        Vec<(pb::Candidate, Vec<HeldPost>)>,
+        Vec<pb::WorkstationOption>,
+    ),
+    QueryError,
+> {
     let wanted = serde_json::Value::from(criteria.expertise.clone()).to_string();
     let (from, to) = (criteria.from.to_string(), criteria.to.to_string());
     let seats = seats(conn, at, criteria)?;
@@ -232,7 +250,7 @@ fn candidates(
         "SELECT p.commissioner_id, p.start_date, p.end_date, p.hours_per_month,
              p.workstation_id, p.serving_city
          FROM json_each(:ids) i
-         JOIN posts p ON p.commissioner_id = i.value
+         CROSS JOIN posts p ON p.commissioner_id = i.value
          WHERE p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)
            AND p.start_date <= :to AND p.end_date >= :from",
     )?;
@@ -276,22 +294,30 @@ fn candidates(
             candidate.demands_resolved = *count;
             candidate.average_satisfaction = f64::from(*total) / f64::from(*count);
         }
-        // The duplicate rule: no second post of theirs at a workstation for
-        // the city on overlapping days.
-        candidate.workstations = seats
-            .iter()
-            .filter(|seat| {
-                !posts.iter().any(|p| {
-                    p.workstation_id == seat.workstation_id
-                        && p.serving_city == criteria.city
-                        && overlaps(p.term.0, p.term.1, criteria.from, criteria.to)
-                })
-            })
-            .cloned()
-            .collect();
-        out.push(candidate);
+        out.push((candidate, posts));
     }
-    Ok(out)
+    Ok((out, seats))
+}
+
+/// The seats a candidate holding `posts` may take: all of them but where
+/// the duplicate rule forbids a second post of theirs at a workstation for
+/// the city on overlapping days.
+fn options(
+    seats: &[pb::WorkstationOption],
+    posts: &[HeldPost],
+    criteria: &Criteria,
+) -> Vec<pb::WorkstationOption> {
+    seats
+        .iter()
+        .filter(|seat| {
+            !posts.iter().any(|p| {
+                p.workstation_id == seat.workstation_id
+                    && p.serving_city == criteria.city
+                    && overlaps(p.term.0, p.term.1, criteria.from, criteria.to)
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// Open workstations serving the city with a seat on every day of the
@@ -328,9 +354,9 @@ fn seats(
     drop(rows);
     let ids = serde_json::Value::from(stations.keys().cloned().collect::<Vec<_>>()).to_string();
     let mut running = conn.prepare_cached(
-        "SELECT p.workstation_id, p.start_date, p.end_date, p.hours_per_month
+        "SELECT p.workstation_id, p.start_date, p.end_date
          FROM json_each(:ids) i
-         JOIN posts p ON p.workstation_id = i.value
+         CROSS JOIN posts p ON p.workstation_id = i.value
          WHERE p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)
            AND p.start_date <= :to AND p.end_date >= :from",
     )?;
@@ -342,7 +368,8 @@ fn seats(
             terms.push((
                 stored_date(&r.get::<_, String>(1)?)?,
                 stored_date(&r.get::<_, String>(2)?)?,
-                r.get(3)?,
+                // Capacity counts posts, not hours.
+                0,
             ));
         }
     }
@@ -359,6 +386,8 @@ fn seats(
 
 /// For each commissioner of `ids` (a JSON array): the sum and count of the
 /// satisfaction of resolved demands their posts served, each demand once.
+/// The joins here and above are CROSS JOINs, which SQLite never reorders:
+/// left to itself it may scan every post once per id.
 fn satisfaction(
     conn: &Connection,
     at: u64,
@@ -366,8 +395,8 @@ fn satisfaction(
 ) -> Result<HashMap<String, (u32, u32)>, QueryError> {
     let mut stmt = conn.prepare_cached(
         "SELECT p.commissioner_id, d.demand_id, d.satisfaction
-         FROM demands d, json_each(d.post_ids) j
-         JOIN posts p ON p.post_id = j.value
+         FROM demands d CROSS JOIN json_each(d.post_ids) j
+         CROSS JOIN posts p ON p.post_id = j.value
              AND p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)
          WHERE d.valid_from <= :at AND (d.valid_to IS NULL OR d.valid_to > :at)
            AND d.status = :resolved
