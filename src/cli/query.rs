@@ -90,15 +90,9 @@ pub enum View {
         /// Only demands in this status.
         #[arg(long, value_enum)]
         status: Option<DemandState>,
-        /// Answer as of this global position.
-        #[arg(long)]
-        as_of_position: Option<u64>,
-        /// Rows per page [default: the service's].
-        #[arg(long)]
-        page_size: Option<u32>,
-        /// Continue from a previous page's next_page_token.
-        #[arg(long)]
-        page_token: Option<String>,
+        /// Position and paging.
+        #[command(flatten)]
+        page: PageArgs,
     },
     /// A demand with its description, outcome and posts.
     Demand {
@@ -161,15 +155,9 @@ pub struct AssessmentArgs {
     /// Only this workstation's row (with --subject workstations).
     #[arg(long)]
     pub workstation_id: Option<String>,
-    /// Answer as of this global position.
-    #[arg(long)]
-    pub as_of_position: Option<u64>,
-    /// Rows per page [default: the service's].
-    #[arg(long)]
-    pub page_size: Option<u32>,
-    /// Continue from a previous page's next_page_token.
-    #[arg(long)]
-    pub page_token: Option<String>,
+    /// Position and paging.
+    #[command(flatten)]
+    pub page: PageArgs,
     /// Follow next_page_token to the last page and print every row
     /// (always so with --output csv).
     #[arg(long)]
@@ -190,9 +178,9 @@ impl From<&AssessmentArgs> for pb::AssessmentQuery {
             city: text(&args.city),
             commissioner_id: text(&args.commissioner_id),
             workstation_id: text(&args.workstation_id),
-            as_of_position: args.as_of_position.unwrap_or(0),
-            page_size: args.page_size.unwrap_or(0),
-            page_token: text(&args.page_token),
+            as_of_position: args.page.as_of_position(),
+            page_size: args.page.page_size(),
+            page_token: args.page.page_token(),
         }
     }
 }
@@ -242,15 +230,9 @@ pub struct CandidatesArgs {
     /// Last day of the period (YYYY-MM-DD).
     #[arg(long)]
     pub end_date: Option<String>,
-    /// Answer as of this global position.
-    #[arg(long)]
-    pub as_of_position: Option<u64>,
-    /// Rows per page [default: the service's].
-    #[arg(long)]
-    pub page_size: Option<u32>,
-    /// Continue from a previous page's next_page_token.
-    #[arg(long)]
-    pub page_token: Option<String>,
+    /// Position and paging.
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 impl From<&CandidatesArgs> for pb::CandidatesQuery {
@@ -263,9 +245,9 @@ impl From<&CandidatesArgs> for pb::CandidatesQuery {
             hours_per_month: args.hours_per_month.unwrap_or(0),
             start_date: text(&args.start_date),
             end_date: text(&args.end_date),
-            as_of_position: args.as_of_position.unwrap_or(0),
-            page_size: args.page_size.unwrap_or(0),
-            page_token: text(&args.page_token),
+            as_of_position: args.page.as_of_position(),
+            page_size: args.page.page_size(),
+            page_token: args.page.page_token(),
         }
     }
 }
@@ -294,6 +276,17 @@ pub struct AssignmentsArgs {
     /// Only posts with this status on the date.
     #[arg(long, value_enum)]
     pub status: Option<PostStatus>,
+    /// Position and paging.
+    #[command(flatten)]
+    pub page: PageArgs,
+    /// Follow next_page_token to the last page and print every row.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// The position a listing is read at and its paging; every one optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct PageArgs {
     /// Answer as of this global position.
     #[arg(long)]
     pub as_of_position: Option<u64>,
@@ -303,9 +296,23 @@ pub struct AssignmentsArgs {
     /// Continue from a previous page's next_page_token.
     #[arg(long)]
     pub page_token: Option<String>,
-    /// Follow next_page_token to the last page and print every row.
-    #[arg(long)]
-    pub all: bool,
+}
+
+impl PageArgs {
+    /// As the query field: 0 for the latest.
+    fn as_of_position(&self) -> u64 {
+        self.as_of_position.unwrap_or(0)
+    }
+
+    /// As the query field: 0 for the service's default.
+    fn page_size(&self) -> u32 {
+        self.page_size.unwrap_or(0)
+    }
+
+    /// As the query field: empty for the first page.
+    fn page_token(&self) -> String {
+        self.page_token.clone().unwrap_or_default()
+    }
 }
 
 /// A post's status on the asked date.
@@ -345,9 +352,9 @@ impl From<&AssignmentsArgs> for pb::AssignmentsQuery {
             status: args
                 .status
                 .map_or(0, |s| pb::AssignmentStatus::from(s) as i32),
-            as_of_position: args.as_of_position.unwrap_or(0),
-            page_size: args.page_size.unwrap_or(0),
-            page_token: text(&args.page_token),
+            as_of_position: args.page.as_of_position(),
+            page_size: args.page.page_size(),
+            page_token: args.page.page_token(),
         }
     }
 }
@@ -423,19 +430,13 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<ExitCode> {
                 .await?
                 .map(|matrix| show(&matrix, args.output, format_city_matrix))
         }
-        View::Demands {
-            city,
-            status,
-            as_of_position,
-            page_size,
-            page_token,
-        } => {
+        View::Demands { city, status, page } => {
             let query = pb::DemandsQuery {
                 city: city.clone().unwrap_or_default(),
                 status: status.map_or(0, |s| pb::DemandStatus::from(s) as i32),
-                as_of_position: as_of_position.unwrap_or(0),
-                page_size: page_size.unwrap_or(0),
-                page_token: page_token.clone().unwrap_or_default(),
+                as_of_position: page.as_of_position(),
+                page_size: page.page_size(),
+                page_token: page.page_token(),
             };
             ask::<_, pb::DemandsPage>(&client, QUERY_DEMANDS_SUBJECT, &query)
                 .await?
@@ -499,21 +500,23 @@ async fn assignments(
         Err(error) => return Ok(Err(error)),
     };
     if filters.all {
-        // Later pages are asked as of the first page's position, so events
-        // arriving meanwhile cannot shift rows between pages.
         query.as_of_position = page.as_of_position;
-        while !page.next_page_token.is_empty() {
-            if page.next_page_token == query.page_token {
-                bail!("the query service returned the same page token twice; stopping");
-            }
-            query.page_token = std::mem::take(&mut page.next_page_token);
-            match ask::<_, pb::AssignmentsPage>(client, QUERY_ASSIGNMENTS_SUBJECT, &query).await? {
-                Ok(next) => {
-                    page.assignments.extend(next.assignments);
-                    page.next_page_token = next.next_page_token;
-                }
-                Err(error) => return Ok(Err(error)),
-            }
+        let token = std::mem::take(&mut page.next_page_token);
+        let ask_after = |token: String| {
+            let query = pb::AssignmentsQuery {
+                page_token: token,
+                ..query.clone()
+            };
+            async move { ask(client, QUERY_ASSIGNMENTS_SUBJECT, &query).await }
+        };
+        let merge = |page: &mut pb::AssignmentsPage, next: pb::AssignmentsPage| {
+            page.assignments.extend(next.assignments);
+            next.next_page_token
+        };
+        if let Err(error) =
+            follow_pages(&mut page, &query.page_token, token, ask_after, merge).await?
+        {
+            return Ok(Err(error));
         }
     }
     Ok(Ok(show(&page, output, format_assignments_table)))
@@ -533,20 +536,23 @@ async fn assessment(
         Err(error) => return Ok(Err(error)),
     };
     if filters.all || output == QueryOutput::Csv {
-        // As for assignments: later pages at the first page's position.
         query.as_of_position = page.as_of_position;
-        while !page.next_page_token.is_empty() {
-            if page.next_page_token == query.page_token {
-                bail!("the query service returned the same page token twice; stopping");
-            }
-            query.page_token = std::mem::take(&mut page.next_page_token);
-            match ask::<_, pb::AssessmentPage>(client, QUERY_ASSESSMENT_SUBJECT, &query).await? {
-                Ok(next) => {
-                    page.rows.extend(next.rows);
-                    page.next_page_token = next.next_page_token;
-                }
-                Err(error) => return Ok(Err(error)),
-            }
+        let token = std::mem::take(&mut page.next_page_token);
+        let ask_after = |token: String| {
+            let query = pb::AssessmentQuery {
+                page_token: token,
+                ..query.clone()
+            };
+            async move { ask(client, QUERY_ASSESSMENT_SUBJECT, &query).await }
+        };
+        let merge = |page: &mut pb::AssessmentPage, next: pb::AssessmentPage| {
+            page.rows.extend(next.rows);
+            next.next_page_token
+        };
+        if let Err(error) =
+            follow_pages(&mut page, &query.page_token, token, ask_after, merge).await?
+        {
+            return Ok(Err(error));
         }
     }
     if output == QueryOutput::Csv {
@@ -554,6 +560,37 @@ async fn assessment(
         return Ok(Ok(Ok(())));
     }
     Ok(Ok(show(&page, output, format_assessment)))
+}
+
+/// Follows `token` to the last page, adding each page to `page` with
+/// `merge` (which returns the page's next token). `ask_after` asks for the
+/// page after a token, as of the first page's position, so events arriving
+/// meanwhile cannot shift rows between pages. `asked` is the token the
+/// first page was asked with: a service handing it back would loop.
+async fn follow_pages<R, F, Fut>(
+    page: &mut R,
+    asked: &str,
+    mut token: String,
+    mut ask_after: F,
+    merge: impl Fn(&mut R, R) -> String,
+) -> anyhow::Result<Result<(), ServiceError>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Result<R, ServiceError>>>,
+{
+    let mut previous = asked.to_owned();
+    while !token.is_empty() {
+        if token == previous {
+            bail!("the query service returned the same page token twice; stopping");
+        }
+        match ask_after(token.clone()).await? {
+            Ok(next) => {
+                previous = std::mem::replace(&mut token, merge(page, next));
+            }
+            Err(error) => return Ok(Err(error)),
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Prints a reply as JSON, or as the text `table` makes of it.
