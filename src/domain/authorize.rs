@@ -173,7 +173,7 @@ fn action(command: &Command) -> &'static str {
 /// workstation's host city; commands about a demand to the demand's city.
 /// A post appointed for a demand has two owners. A target `state` does not
 /// know has none.
-fn owners(state: &State, command: &Command) -> Vec<Owner> {
+fn owners(state: &State, command: &Command) -> [Option<Owner>; 2] {
     let commissioner = |id| {
         state.commissioner(id).map(|c| Owner::Commissioner {
             name: c.name.to_string(),
@@ -211,9 +211,7 @@ fn owners(state: &State, command: &Command) -> Vec<Owner> {
         Command::ChangeWorkstationCapacity(c) => workstation(c.workstation_id),
         Command::CloseWorkstation(c) => workstation(c.workstation_id),
         Command::AppointPost(c) => {
-            let mut both: Vec<Owner> = workstation(c.workstation_id).into_iter().collect();
-            both.extend(c.demand_id.and_then(demand));
-            return both;
+            return [workstation(c.workstation_id), c.demand_id.and_then(demand)];
         }
         Command::ExtendPostTerm(c) => post(c.post_id),
         Command::EndPost(c) => post(c.post_id),
@@ -226,7 +224,7 @@ fn owners(state: &State, command: &Command) -> Vec<Owner> {
         Command::ResolveDemand(c) => demand(c.demand_id),
         Command::WithdrawDemand(c) => demand(c.demand_id),
     };
-    owner.into_iter().collect()
+    [owner, None]
 }
 
 /// Says whether `actor` may send `command` against `state`; the refusal
@@ -244,6 +242,7 @@ pub fn authorize(state: &State, actor: &Actor, command: &Command) -> Result<(), 
     };
     let Some(owner) = owners(state, command)
         .into_iter()
+        .flatten()
         .find(|owner| owner.city() != bureau_city)
     else {
         return Ok(());
