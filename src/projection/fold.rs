@@ -22,9 +22,10 @@ use rusqlite::Connection;
 
 use super::rows::{
     close_commissioner, close_demand, close_post, close_workstation, insert_commissioner,
-    insert_demand, insert_demand_service, insert_post, insert_service, insert_workstation,
-    load_commissioner, load_demand, load_post, load_workstation, CommissionerRow, DemandRow,
-    DemandServiceRow, PostRow, ServiceRow, WorkstationRow,
+    insert_demand, insert_demand_service, insert_post, insert_served_demand, insert_service,
+    insert_workstation, load_commissioner, load_demand, load_post, load_workstation,
+    CommissionerRow, DemandRow, DemandServiceRow, PostRow, ServedDemandRow, ServiceRow,
+    WorkstationRow,
 };
 use super::versioned::{Slot, Table};
 use super::ProjectionError;
@@ -42,6 +43,8 @@ pub(super) struct Rows {
     services: Vec<ServiceRow>,
     /// Which of them were for a demand.
     demand_services: Vec<DemandServiceRow>,
+    /// Who served the demands the batch resolved.
+    served_demands: Vec<ServedDemandRow>,
 }
 
 impl Rows {
@@ -56,6 +59,7 @@ impl Rows {
     pub(super) fn settle(&mut self) {
         self.services.clear();
         self.demand_services.clear();
+        self.served_demands.clear();
         let cached = self.commissioners.slots.len()
             + self.workstations.slots.len()
             + self.posts.slots.len()
@@ -341,12 +345,37 @@ impl Rows {
                 outcome,
                 satisfaction,
                 resolved_on,
-            } => self.revise_demand(conn, at, demand_id.to_string(), |d| {
-                d.status = pb::DemandStatus::DemandResolved as i32;
-                d.outcome = outcome.to_string();
-                d.satisfaction = satisfaction.get();
-                d.resolved_on = Some(resolved_on.to_string());
-            }),
+            } => {
+                let key = demand_id.to_string();
+                self.revise_demand(conn, at, key.clone(), |d| {
+                    d.status = pb::DemandStatus::DemandResolved as i32;
+                    d.outcome = outcome.to_string();
+                    d.satisfaction = satisfaction.get();
+                    d.resolved_on = Some(resolved_on.to_string());
+                })?;
+                let post_ids = self
+                    .demand(conn, &key)?
+                    .map(|d| d.current.post_ids.clone())
+                    .unwrap_or_default();
+                let mut served = Vec::with_capacity(post_ids.len());
+                for post_id in post_ids {
+                    let post = self
+                        .post(conn, &post_id)?
+                        .ok_or_else(|| at.missing("post", &post_id))?;
+                    served.push(post.current.commissioner_id.clone());
+                }
+                // Two posts of one commissioner served the demand once.
+                served.sort_unstable();
+                served.dedup();
+                self.served_demands
+                    .extend(served.into_iter().map(|commissioner_id| ServedDemandRow {
+                        commissioner_id,
+                        demand_id: key.clone(),
+                        position,
+                        satisfaction: satisfaction.get(),
+                    }));
+                Ok(())
+            }
             Event::DemandWithdrawn { demand_id, reason } => {
                 self.revise_demand(conn, at, demand_id.to_string(), |d| {
                     d.status = pb::DemandStatus::DemandWithdrawn as i32;
@@ -399,6 +428,10 @@ impl Rows {
             .sort_by(|a, b| (&a.demand_id, &a.service_id).cmp(&(&b.demand_id, &b.service_id)));
         for link in &self.demand_services {
             insert_demand_service(conn, link)?;
+        }
+        self.served_demands.sort_unstable();
+        for served in &self.served_demands {
+            insert_served_demand(conn, served)?;
         }
         Ok(())
     }

@@ -72,6 +72,13 @@ pub(super) fn insert_commissioner(
         to_json(&row.expertise),
         row.status,
     ])?;
+    let mut tag = conn.prepare_cached(
+        "INSERT INTO commissioner_tags (tag, commissioner_id, valid_from) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for expertise in &row.expertise {
+        tag.execute(params![expertise, key, from])?;
+    }
     Ok(())
 }
 
@@ -445,6 +452,34 @@ pub(super) fn insert_demand_service(
             reason: format!("service {} is recorded twice", row.service_id),
         });
     }
+    Ok(())
+}
+
+/// A resolved demand that a commissioner served, for their satisfaction.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct ServedDemandRow {
+    pub(super) commissioner_id: String,
+    pub(super) demand_id: String,
+    pub(super) position: u64,
+    pub(super) satisfaction: u32,
+}
+
+/// Records that a commissioner served a resolved demand. A demand is
+/// resolved once, and the fold lists each commissioner of it once.
+pub(super) fn insert_served_demand(
+    conn: &Connection,
+    row: &ServedDemandRow,
+) -> Result<(), ProjectionError> {
+    conn.prepare_cached(
+        "INSERT INTO served_demands (commissioner_id, demand_id, position, satisfaction)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        row.commissioner_id,
+        row.demand_id,
+        row.position,
+        row.satisfaction
+    ])?;
     Ok(())
 }
 

@@ -136,6 +136,28 @@ CREATE TABLE demand_services (
     minutes    INTEGER NOT NULL,
     PRIMARY KEY (demand_id, service_id)
 ) WITHOUT ROWID;
+
+-- The candidates view's tag match: one row per tag of each version of a
+-- commissioner (the version is the commissioners row with that valid_from),
+-- so a wanted tag finds its few thousand holders without reading every
+-- commissioner's JSON list.
+CREATE TABLE commissioner_tags (
+    tag             TEXT    NOT NULL,
+    commissioner_id TEXT    NOT NULL,
+    valid_from      INTEGER NOT NULL,
+    PRIMARY KEY (tag, commissioner_id, valid_from)
+) WITHOUT ROWID;
+
+-- The resolved demands each commissioner served (through any post of theirs
+-- the demand was dispatched to), from the position it was resolved: the
+-- candidates' average satisfaction without walking every demand.
+CREATE TABLE served_demands (
+    commissioner_id TEXT    NOT NULL,
+    demand_id       TEXT    NOT NULL,
+    position        INTEGER NOT NULL,
+    satisfaction    INTEGER NOT NULL,
+    PRIMARY KEY (commissioner_id, demand_id)
+) WITHOUT ROWID;
 ";
 
 /// All migrations in order; the schema version after all of them is

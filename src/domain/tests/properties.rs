@@ -591,3 +591,30 @@ fn the_random_sequences_accept_every_command_and_exercise_the_load_rules() {
         );
     }
 }
+
+proptest! {
+    /// `parse_date` reads the digits itself; it must agree with chrono's
+    /// format parser on every string of the date's shape, including the
+    /// ones naming no day (2026-02-30, month 00) and those out of range.
+    #[test]
+    fn parse_date_agrees_with_the_format_parser(text in "[0-9]{4}-[0-9]{2}-[0-9]{2}") {
+        let ours = crate::domain::parse_date("date", &text).ok();
+        let chrono = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (crate::domain::MIN_DATE..=crate::domain::MAX_DATE).contains(d));
+        prop_assert_eq!(ours, chrono);
+    }
+
+    /// Near-valid strings, so that most cases are real dates.
+    #[test]
+    fn parse_date_agrees_on_plausible_dates(
+        y in 1985u32..2205, m in 0u32..14, d in 0u32..33,
+    ) {
+        let text = format!("{y:04}-{m:02}-{d:02}");
+        let ours = crate::domain::parse_date("date", &text).ok();
+        let chrono = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (crate::domain::MIN_DATE..=crate::domain::MAX_DATE).contains(d));
+        prop_assert_eq!(ours, chrono);
+    }
+}

@@ -6,14 +6,14 @@ use crate::domain::{AssessmentPolicy, Satisfaction};
 
 use super::*;
 
-fn dispatched(n: u128, post: PostId) -> Event {
+pub(super) fn dispatched(n: u128, post: PostId) -> Event {
     Event::DemandDispatched {
         demand_id: dm(n),
         post_id: post,
     }
 }
 
-fn resolved(n: u128, satisfaction: u8, on: &str) -> Event {
+pub(super) fn resolved(n: u128, satisfaction: u8, on: &str) -> Event {
     Event::DemandResolved {
         demand_id: dm(n),
         outcome: text("served"),
@@ -35,6 +35,11 @@ fn resolved(n: u128, satisfaction: u8, on: &str) -> Event {
 /// 32 demand 1 resolved, 4, 2025-06-20
 /// ```
 fn with_year() -> Fixture {
+    with_year_and(Vec::new())
+}
+
+/// [`with_year`]'s history, then `more`.
+pub(super) fn with_year_and(more: Vec<Event>) -> Fixture {
     let mut events = history();
     events.extend([
         submitted(1, CityCode::HOHHOT),
@@ -58,6 +63,7 @@ fn with_year() -> Fixture {
         dispatched(3, p(3)),
         resolved(3, 3, "2026-01-10"),
     ]);
+    events.extend(more);
     let mut f = fixture();
     f.projection.apply_batch(&envelopes(&events)).unwrap();
     f

@@ -8,7 +8,8 @@ use proptest::prelude::*;
 use crate::domain::{
     decide, evolve, AppointPost, Capacity, ChangeWorkstationCapacity, CloseWorkstation, Command,
     EndPost, EstablishWorkstation, ExtendPostTerm, ExtendWorkstationService, Policy,
-    RegisterCommissioner, RetireCommissioner, State, SuspendCommissioner,
+    RegisterCommissioner, ReinstateCommissioner, RetireCommissioner, State, SuspendCommissioner,
+    UpdateCommissionerProfile,
 };
 
 use super::*;
@@ -40,6 +41,9 @@ enum Step {
     },
     Retire(u128, u32),
     Suspend(u128),
+    Reinstate(u128),
+    /// New expertise: indices into `TAGS`.
+    Retag(u128, Vec<usize>),
     Capacity(u128, u32),
     Close(u128, u32),
 }
@@ -66,6 +70,9 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1u128..=12, 0u32..400).prop_map(|(post, after_days)| Step::End { post, after_days }),
         1 => (1..=COMMISSIONERS, 0u32..900).prop_map(|(n, d)| Step::Retire(n, d)),
         1 => (1..=COMMISSIONERS).prop_map(Step::Suspend),
+        1 => (1..=COMMISSIONERS).prop_map(Step::Reinstate),
+        1 => (1..=COMMISSIONERS, prop::collection::vec(0usize..3, 0..3))
+            .prop_map(|(n, tags)| Step::Retag(n, tags)),
         1 => (1..=WORKSTATIONS, 1u32..=4).prop_map(|(n, c)| Step::Capacity(n, c)),
         1 => (1..=WORKSTATIONS, 0u32..900).prop_map(|(n, d)| Step::Close(n, d)),
     ]
@@ -107,6 +114,18 @@ fn commands(tag_sets: &[Vec<usize>], capacities: &[u32], steps: &[Step]) -> Vec<
     let mut next_post = 0;
     for s in steps {
         out.push(match *s {
+            Step::Retag(n, ref tags) => {
+                Command::UpdateCommissionerProfile(UpdateCommissionerProfile {
+                    commissioner_id: c(n),
+                    name: None,
+                    employer: None,
+                    expertise: Some(tags.iter().map(|t| text(TAGS[*t])).collect()),
+                })
+            }
+            Step::Reinstate(n) => Command::ReinstateCommissioner(ReinstateCommissioner {
+                commissioner_id: c(n),
+                reason: text("back"),
+            }),
             Step::Appoint {
                 commissioner,
                 workstation,
@@ -205,6 +224,8 @@ struct Case {
     hours: u32,
     start: u32,
     months: u32,
+    /// Also checked as of this share (per cent) of the history's events.
+    earlier_percent: usize,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -222,9 +243,16 @@ fn case() -> impl Strategy<Value = Case> {
             0u32..800,
             1u32..=18,
         ),
+        1usize..100,
     )
         .prop_map(
-            |(tag_sets, capacities, steps, (wanted, city, hours, start, months))| Case {
+            |(
+                tag_sets,
+                capacities,
+                steps,
+                (wanted, city, hours, start, months),
+                earlier_percent,
+            )| Case {
                 tag_sets,
                 capacities,
                 steps,
@@ -233,6 +261,7 @@ fn case() -> impl Strategy<Value = Case> {
                 hours,
                 start,
                 months,
+                earlier_percent,
             },
         )
 }
@@ -246,7 +275,8 @@ struct Seen {
     left_out: u32,
 }
 
-/// Checks the promise on one case against `decide`.
+/// Checks the promise on one case against `decide`: at the head, and as
+/// of an earlier position against the state of the events up to it.
 fn check(case: &Case, seen: &mut Seen) -> Result<(), TestCaseError> {
     let policy = Policy::default();
     let (events, state) = history_of(
@@ -255,6 +285,28 @@ fn check(case: &Case, seen: &mut Seen) -> Result<(), TestCaseError> {
     );
     let mut f = fixture();
     f.projection.apply_batch(&envelopes(&events)).unwrap();
+    check_at(case, seen, &f, &state, 0)?;
+    let earlier = events.len() * case.earlier_percent / 100;
+    if earlier > 0 {
+        let mut then = State::default();
+        for event in &events[..earlier] {
+            evolve(&mut then, event);
+        }
+        check_at(case, seen, &f, &then, earlier as u64)?;
+    }
+    Ok(())
+}
+
+/// The promise at `position` (0: the head), where `state` is the state
+/// the events up to it make.
+fn check_at(
+    case: &Case,
+    seen: &mut Seen,
+    f: &Fixture,
+    state: &State,
+    position: u64,
+) -> Result<(), TestCaseError> {
+    let policy = Policy::default();
     let city = CITIES[case.city];
     let wanted: std::collections::BTreeSet<&str> = case.wanted.iter().map(|t| TAGS[*t]).collect();
     let q = pb::CandidatesQuery {
@@ -263,6 +315,7 @@ fn check(case: &Case, seen: &mut Seen) -> Result<(), TestCaseError> {
         hours_per_month: case.hours,
         start_date: day(case.start).to_string(),
         end_date: months_after(day(case.start), case.months).to_string(),
+        as_of_position: position,
         page_size: 500,
         ..Default::default()
     };
@@ -283,7 +336,7 @@ fn check(case: &Case, seen: &mut Seen) -> Result<(), TestCaseError> {
             .map(|o| o.workstation_id.as_str())
             .collect();
         for at in &open_serving {
-            let accepted = appoint(&state, &policy, &candidate.commissioner_id, at, &q);
+            let accepted = appoint(state, &policy, &candidate.commissioner_id, at, &q);
             prop_assert_eq!(
                 accepted,
                 listed.contains(&at.as_str()),
@@ -319,7 +372,7 @@ fn check(case: &Case, seen: &mut Seen) -> Result<(), TestCaseError> {
             seen.left_out += 1;
             for at in &open_serving {
                 prop_assert!(
-                    !appoint(&state, &policy, &id.to_string(), at, &q),
+                    !appoint(state, &policy, &id.to_string(), at, &q),
                     "{} was left out, but decide accepts them at {}",
                     person.name,
                     at
@@ -464,4 +517,50 @@ fn bad_candidate_queries_name_the_parameter() {
         f.views.candidates(&unknown, &Policy::default()),
         Err(QueryError::NotFound(_))
     ));
+}
+
+/// Average satisfaction counts each resolved demand a commissioner's posts
+/// served once, as of the asked position, and breaks a tie in spare hours.
+#[test]
+fn candidates_carry_the_satisfaction_of_the_demands_they_served_as_of_a_position() {
+    use super::assessment::{dispatched, resolved, with_year_and};
+    // After `with_year`'s 38 events: demand 4, served by Wang Min (post 1)
+    // and Li Na (post 3), resolved with 1 at position 42.
+    let f = with_year_and(vec![
+        submitted(4, CityCode::HOHHOT),
+        dispatched(4, p(1)),
+        dispatched(4, p(3)),
+        resolved(4, 1, "2025-09-01"),
+    ]);
+    let at = |position: u64| {
+        let q = pb::CandidatesQuery {
+            expertise: vec!["genomics".into()],
+            city: HOHHOT.into(),
+            hours_per_month: 10,
+            start_date: "2027-01-01".into(),
+            end_date: "2027-06-30".into(),
+            as_of_position: position,
+            ..Default::default()
+        };
+        let page = f.views.candidates(&q, &Policy::default()).unwrap();
+        page.candidates
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    c.demands_resolved,
+                    c.satisfaction_total,
+                    c.average_satisfaction,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let (wang, li) = ("Wang Min (王敏)".to_owned(), "Li Na".to_owned());
+    // Before any demand was resolved, the names break the tie.
+    assert_eq!(at(31), [(li.clone(), 0, 0, 0.0), (wang.clone(), 0, 0, 0.0)]);
+    // Demand 1 went to two of Wang Min's posts: it counts once.
+    assert_eq!(at(32), [(wang.clone(), 1, 4, 4.0), (li.clone(), 0, 0, 0.0)]);
+    assert_eq!(at(38), [(wang.clone(), 1, 4, 4.0), (li.clone(), 1, 3, 3.0)]);
+    // Zhao Lei (demand 2, 5) retired and is no candidate.
+    assert_eq!(at(0), [(wang, 2, 5, 2.5), (li, 2, 4, 2.0)]);
 }

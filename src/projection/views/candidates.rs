@@ -178,6 +178,13 @@ fn of_demand(conn: &Connection, id: &str, at: u64) -> Result<Criteria, QueryErro
     })
 }
 
+/// Column `i` of `row` as text, borrowed from the row.
+fn text<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, QueryError> {
+    row.get_ref(i)?
+        .as_str()
+        .map_err(|e| QueryError::Storage(format!("column {i} is not text: {e}")))
+}
+
 fn stored_date(text: &str) -> Result<Date, QueryError> {
     parse_date("date", text)
         .map_err(|e| QueryError::Storage(format!("a stored date is not a date: {e}")))
@@ -202,14 +209,16 @@ fn candidates(
     let (from, to) = (criteria.from.to_string(), criteria.to.to_string());
     let seats = seats(conn, at, criteria)?;
 
-    // Active commissioners holding a wanted tag.
+    // Active commissioners holding a wanted tag, found through the tag
+    // rows of their versions; the version valid at the position decides.
     let mut people = conn.prepare_cached(
-        "SELECT c.commissioner_id, c.name, c.home_city, c.employer, c.expertise
-         FROM commissioners c
-         WHERE c.valid_from <= :at AND (c.valid_to IS NULL OR c.valid_to > :at)
-           AND c.status = :active
-           AND EXISTS (SELECT 1 FROM json_each(c.expertise) e
-                       JOIN json_each(:wanted) w ON e.value = w.value)",
+        "SELECT DISTINCT c.commissioner_id, c.name, c.home_city, c.employer, c.expertise
+         FROM json_each(:wanted) w
+         CROSS JOIN commissioner_tags t ON t.tag = w.value AND t.valid_from <= :at
+         CROSS JOIN commissioners c
+             ON c.commissioner_id = t.commissioner_id AND c.valid_from = t.valid_from
+         WHERE (c.valid_to IS NULL OR c.valid_to > :at)
+           AND c.status = :active",
     )?;
     let mut rows = people.query(named_params! {
         ":at": at,
@@ -362,18 +371,29 @@ fn seats(
     )?;
     let mut rows =
         running.query(named_params! {":ids": ids, ":at": at, ":from": from, ":to": to})?;
+    // Rows come grouped by workstation (the join follows the id list), and
+    // there are a hundred thousand of them at scale: the text is read in
+    // place, and the map is looked up only when the workstation changes.
+    let mut current: Option<(String, Vec<Term>)> = None;
+    let mut finished: Vec<(String, Vec<Term>)> = Vec::new();
     while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        if let Some((_, _, terms)) = stations.get_mut(&id) {
-            terms.push((
-                stored_date(&r.get::<_, String>(1)?)?,
-                stored_date(&r.get::<_, String>(2)?)?,
-                // Capacity counts posts, not hours.
-                0,
-            ));
+        let id = text(r, 0)?;
+        let (first, last) = (text(r, 1)?, text(r, 2)?);
+        // Capacity counts posts, not hours.
+        let term = (stored_date(first)?, stored_date(last)?, 0);
+        match &mut current {
+            Some((running_id, terms)) if running_id == id => terms.push(term),
+            _ => {
+                finished.extend(current.replace((id.to_owned(), vec![term])));
+            }
         }
     }
     drop(rows);
+    for (id, terms) in finished.into_iter().chain(current) {
+        if let Some((_, _, running)) = stations.get_mut(&id) {
+            running.extend(terms);
+        }
+    }
     Ok(stations
         .into_values()
         .filter_map(|(mut option, capacity, terms)| {
@@ -385,34 +405,26 @@ fn seats(
 }
 
 /// For each commissioner of `ids` (a JSON array): the sum and count of the
-/// satisfaction of resolved demands their posts served, each demand once.
-/// The joins here and above are CROSS JOINs, which SQLite never reorders:
-/// left to itself it may scan every post once per id.
+/// satisfaction of the demands resolved by position `at` that their posts
+/// served, each demand once. The joins here and above are CROSS JOINs,
+/// which SQLite never reorders: left to itself it may scan a whole table
+/// once per id.
 fn satisfaction(
     conn: &Connection,
     at: u64,
     ids: &str,
 ) -> Result<HashMap<String, (u32, u32)>, QueryError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.commissioner_id, d.demand_id, d.satisfaction
-         FROM demands d CROSS JOIN json_each(d.post_ids) j
-         CROSS JOIN posts p ON p.post_id = j.value
-             AND p.valid_from <= :at AND (p.valid_to IS NULL OR p.valid_to > :at)
-         WHERE d.valid_from <= :at AND (d.valid_to IS NULL OR d.valid_to > :at)
-           AND d.status = :resolved
-           AND p.commissioner_id IN (SELECT value FROM json_each(:ids))
-         GROUP BY p.commissioner_id, d.demand_id",
+        "SELECT s.commissioner_id, SUM(s.satisfaction), COUNT(*)
+         FROM json_each(:ids) i
+         CROSS JOIN served_demands s ON s.commissioner_id = i.value
+         WHERE s.position <= :at
+         GROUP BY s.commissioner_id",
     )?;
-    let mut rows = stmt.query(named_params! {
-        ":at": at,
-        ":resolved": pb::DemandStatus::DemandResolved as i32,
-        ":ids": ids,
-    })?;
+    let mut rows = stmt.query(named_params! {":at": at, ":ids": ids})?;
     let mut out: HashMap<String, (u32, u32)> = HashMap::new();
     while let Some(r) = rows.next()? {
-        let entry = out.entry(r.get(0)?).or_default();
-        entry.0 += r.get::<_, u32>(2)?;
-        entry.1 += 1;
+        out.insert(r.get(0)?, (r.get(1)?, r.get(2)?));
     }
     Ok(out)
 }
