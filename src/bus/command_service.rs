@@ -215,8 +215,8 @@ pub async fn start(
     Ok(async move {
         let in_flight = Arc::new(Semaphore::new(limits.max_commands_in_flight));
         // Never more than the semaphore holds, or a batch would wait forever.
-        let batch_permits = u32::try_from(MAX_BATCH_COMMANDS.min(limits.max_commands_in_flight))
-            .unwrap_or(1);
+        let batch_permits =
+            u32::try_from(MAX_BATCH_COMMANDS.min(limits.max_commands_in_flight)).unwrap_or(1);
         let tasks = TaskTracker::new();
         loop {
             let (request, is_batch) = tokio::select! {
@@ -267,7 +267,11 @@ struct Context {
 
 impl Context {
     /// The encoded `CommandResult` for a `CommandEnvelope` request.
-    async fn answer_one(&self, request: &async_nats::service::Request, lease_over: bool) -> Vec<u8> {
+    async fn answer_one(
+        &self,
+        request: &async_nats::service::Request,
+        lease_over: bool,
+    ) -> Vec<u8> {
         let bytes = request.message.payload.as_ref();
         let result = match wire::decode_envelope_within(bytes, self.limits.max_envelope_bytes) {
             Ok(envelope) if lease_over => not_the_writer(&envelope.command_id),
@@ -324,7 +328,9 @@ impl Context {
         for item in items {
             match item {
                 Err(invalid) => results.push(Some(invalid)),
-                Ok(envelope) if lease_over => results.push(Some(not_the_writer(&envelope.command_id))),
+                Ok(envelope) if lease_over => {
+                    results.push(Some(not_the_writer(&envelope.command_id)))
+                }
                 Ok(envelope) if self.authorization && actor.is_none() => {
                     results.push(Some(invalid_actor(&envelope.command_id, subject)));
                 }

@@ -225,7 +225,11 @@ impl WriterHandle {
     pub fn submit_blocking(&self, envelope: Envelope) -> pb::CommandResult {
         let command_id = envelope.command_id;
         let (reply, answer) = oneshot::channel();
-        if self.jobs.blocking_send(Job::One { envelope, reply }).is_err() {
+        if self
+            .jobs
+            .blocking_send(Job::One { envelope, reply })
+            .is_err()
+        {
             return writer_gone(command_id);
         }
         answer

@@ -151,7 +151,10 @@ mod tests {
             commands: vec![big, envelope("0190a7a8-0000-7000-8000-0000000000bb")],
         };
         let items = decode_batch_within(&batch.encode_to_vec(), 1 << 20, 1024).expect("fits");
-        assert_eq!(rule(items[0].as_ref().expect_err("too large")), "REQUEST_TOO_LARGE");
+        assert_eq!(
+            rule(items[0].as_ref().expect_err("too large")),
+            "REQUEST_TOO_LARGE"
+        );
         assert!(items[1].is_ok());
     }
 }
