@@ -198,3 +198,112 @@ async fn a_node_refuses_to_start_with_a_batch_limit_above_the_servers_max_payloa
         "{error}"
     );
 }
+
+/// One NDJSON line: `command` in an envelope with its own id, as proto3 JSON.
+fn ndjson(command: pb::command_envelope::Command) -> String {
+    serde_json::to_string(&envelope(command)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_file_sends_in_batches_reports_bad_lines_and_can_simply_be_run_again() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let node = start_node(&nats, data.path()).await;
+    let work = tempfile::tempdir().unwrap();
+    let (c, w, p) = (id(), id(), id());
+    let appoint_line = ndjson(appoint(&p, &c, &w, HOHHOT, 20));
+    let lines = [
+        ndjson(register(&c, "马林", HOHHOT)),
+        ndjson(establish(&w, "金宇生物工作站", HOHHOT, 5)),
+        "{not json".to_owned(),
+        appoint_line.clone(),
+        String::new(),
+        // The same post again under a new command id: refused by a rule.
+        ndjson(appoint(&p, &c, &w, HOHHOT, 20)),
+        r#"{"suspend_commissioner":{"commissioner_id":"0190a7a8-0000-7000-8000-000000000001"}}"#
+            .to_owned(),
+        ndjson(retire(&c, "2025-06-30")),
+    ];
+    let input = work.path().join("commands.ndjson");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let results = work.path().join("results.ndjson");
+    let args = [
+        "send",
+        "--nats-url",
+        &nats.url(),
+        "--file",
+        input.to_str().unwrap(),
+        "--results",
+        results.to_str().unwrap(),
+        "--batch-size",
+        "2",
+    ];
+
+    let (code, _, stderr) = run_tepai(&args);
+    assert_eq!(code, 2, "a rejection and malformed lines: {stderr}");
+    assert!(
+        stderr.contains("line 3: malformed: not a CommandEnvelope"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 7: malformed: the envelope has no command_id"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4 accepted, 1 rejected (ALREADY_EXISTS 1), 2 malformed"),
+        "{stderr}"
+    );
+    let first = std::fs::read_to_string(&results).unwrap();
+    let records: Vec<serde_json::Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let numbers: Vec<u64> = records
+        .iter()
+        .map(|r| r["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        [1, 2, 3, 4, 6, 7, 8],
+        "one per non-blank line, in order"
+    );
+    let appoint: pb::CommandEnvelope = serde_json::from_str(&appoint_line).unwrap();
+    assert_eq!(records[3]["command_id"], appoint.command_id.as_str());
+    assert_eq!(
+        records[3]["accepted"]["events"][0]["global_position"], "3",
+        "uint64 is a string in proto3 JSON"
+    );
+    assert_eq!(records[4]["rejected"]["code"], "ALREADY_EXISTS");
+    assert!(records[2]["malformed"].is_string());
+    assert_eq!(store_head(data.path()), 5);
+
+    // Run again, as after an interruption: the same answers, nothing new.
+    let (code, _, stderr) = run_tepai(&args);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), first);
+    assert_eq!(store_head(data.path()), 5);
+
+    // From stdin, all good: exit 0, results on stdout.
+    let good = ndjson(register(&id(), "高娜", BAOTOU)) + "\n";
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tepai"))
+        .args(["send", "--nats-url", &nats.url(), "--file", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(good.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let record: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(record["line"], 1);
+    assert_eq!(record["accepted"]["events"][0]["global_position"], "6");
+    node.stop().await;
+}
