@@ -753,3 +753,126 @@ async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
     positions.sort_unstable();
     assert_eq!(positions, (1..=20).collect::<Vec<u64>>());
 }
+
+/// Sends `batch` until every command in it is decided (no timeout, no
+/// responders, no UNAVAILABLE), resending the same command ids; checks that
+/// each answer matches any decided answer an earlier attempt gave; records
+/// the final answers in `acks`.
+async fn send_batch_until_decided(
+    client: &async_nats::Client,
+    acks: &Acks,
+    batch: &[pb::CommandEnvelope],
+) {
+    let bytes: bytes::Bytes = pb::CommandBatch {
+        commands: batch.to_vec(),
+    }
+    .encode_to_vec()
+    .into();
+    let mut seen: std::collections::HashMap<String, pb::CommandResult> = Default::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request(tepai::bus::SUBMIT_BATCH_SUBJECT, bytes.clone()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = attempt {
+            let answer = pb::CommandBatchResult::decode(reply.payload).unwrap();
+            assert_eq!(answer.results.len(), batch.len(), "{:?}", answer.rejected);
+            for (sent, result) in batch.iter().zip(&answer.results) {
+                assert_eq!(result.command_id, sent.command_id);
+                if is_unavailable(result) {
+                    continue;
+                }
+                if let Some(before) = seen.insert(sent.command_id.clone(), result.clone()) {
+                    assert_eq!(
+                        &before, result,
+                        "a resend changed {}'s answer",
+                        sent.command_id
+                    );
+                }
+            }
+            if seen.len() == batch.len() {
+                let mut list = acks.list.lock().unwrap();
+                for sent in batch {
+                    list.push((sent.command_id.clone(), seen[&sent.command_id].clone()));
+                }
+                return;
+            }
+        }
+        acks.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a batch never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A batch of 31 commands that depend on each other: a workstation, then
+/// ten times a commissioner, a post for them there and their retirement
+/// (which ends the post: two events from one command).
+fn dependent_batch() -> Vec<pb::CommandEnvelope> {
+    let station = id();
+    let mut batch = vec![envelope(establish(&station, "伊泰工作站", HOHHOT, 20))];
+    for _ in 0..10 {
+        let (commissioner, post) = (id(), id());
+        batch.push(envelope(register(&commissioner, "周婷", BAOTOU)));
+        batch.push(envelope(appoint(
+            &post,
+            &commissioner,
+            &station,
+            HOHHOT,
+            10,
+        )));
+        batch.push(envelope(retire(&commissioner, "2025-06-30")));
+    }
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_resent_after_a_sigkill_store_each_command_once_with_the_same_answers() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut node = TepaiProcess::up(&nats.url(), data.path());
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let acks = Acks::default();
+    // Answered once the node is up, so every later failure is a kill's.
+    accepted(&send_acked(&client, &acks, register(&id(), "探针", HOHHOT)).await);
+    let stop = CancellationToken::new();
+    let producers: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, acks, stop) = (client.clone(), acks.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    send_batch_until_decided(&client, &acks, &dependent_batch()).await;
+                }
+            })
+        })
+        .collect();
+
+    for _ in 0..3 {
+        wait_for_more_acks(&acks, 62).await;
+        // Batches are queued, being committed and being answered.
+        random_pause(30).await;
+        node.kill();
+        node = TepaiProcess::up(&nats.url(), data.path());
+    }
+    wait_for_more_acks(&acks, 62).await;
+    stop.cancel();
+    for producer in producers {
+        producer.await.unwrap();
+    }
+
+    assert!(
+        acks.failed_attempts.load(Ordering::Relaxed) > 0,
+        "no batch was cut by the kills"
+    );
+    // Every command was accepted, in its batch's order, seeing the ones
+    // before it: one event each, two for each retirement.
+    let answered = acks.list.lock().unwrap().clone();
+    assert!(answered.iter().all(|(_, r)| accepted_events(r) > 0));
+    assert!(multi_event_commands(&acks) > 0);
+    assert_exactly_once_everywhere(&client, data.path(), &nats.url(), &acks).await;
+    drop(node);
+}
