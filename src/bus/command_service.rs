@@ -450,6 +450,30 @@ mod tests {
         assert_eq!(stream_ack.settle(rejection.clone()).await, rejection);
     }
 
+    #[tokio::test]
+    async fn a_batch_waits_once_for_its_highest_position_and_only_its_acceptances_time_out() {
+        let (acked, rx) = watch::channel(6);
+        let stream_ack = StreamAck {
+            acked: rx,
+            timeout: Duration::from_millis(50),
+        };
+        let rejection = invalid_actor(&uuid::Uuid::nil(), "x");
+        let batch = vec![accepted_at(5), rejection.clone(), accepted_at(7)];
+        let settled = stream_ack.settle_batch(batch.clone()).await;
+        let codes: Vec<_> = settled.iter().map(code).collect();
+        assert_eq!(
+            codes,
+            [
+                Some(pb::RejectCode::Unavailable),
+                Some(pb::RejectCode::Unauthorized),
+                Some(pb::RejectCode::Unavailable)
+            ],
+            "7 is not acknowledged, so the batch's answer is not either"
+        );
+        acked.send_replace(7);
+        assert_eq!(stream_ack.settle_batch(batch.clone()).await, batch);
+    }
+
     #[test]
     fn the_actor_is_the_one_token_between_cmd_and_submit() {
         assert_eq!(
