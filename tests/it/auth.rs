@@ -622,5 +622,31 @@ async fn a_bureau_batches_on_its_own_subject_only_and_its_actor_overrides_every_
     let actors = deployment.stored_actors();
     assert_eq!(actors.len(), 5, "{actors:?}");
     assert_eq!(actors[4].1, "bureau-150200");
+
+    // `tepai send --file` as the bureau: its own batch subject and inbox.
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("baotou.ndjson");
+    let line = serde_json::to_string(&envelope(register(&id(), "其其格", BAOTOU))).unwrap();
+    std::fs::write(&file, line + "\n").unwrap();
+    let url = deployment.nats.url();
+    let (code, stdout, stderr) = run_tepai(&[
+        "send",
+        "--authorization",
+        "--actor",
+        "bureau-150200",
+        "--nats-url",
+        &url,
+        "--nats-user",
+        "bureau-150200",
+        "--nats-password",
+        "bureau-150200-dev",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#""accepted""#), "{stdout}");
+    let actors = deployment.stored_actors();
+    assert_eq!(actors.len(), 6, "{actors:?}");
+    assert_eq!(actors[5].1, "bureau-150200");
     deployment.stop().await;
 }
