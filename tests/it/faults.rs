@@ -757,12 +757,15 @@ async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
 /// Sends `batch` until every command in it is decided (no timeout, no
 /// responders, no UNAVAILABLE), resending the same command ids; checks that
 /// each answer matches any decided answer an earlier attempt gave; records
-/// the final answers in `acks`.
+/// the final answers in `acks`. Returns whether the batch had been
+/// committed by an attempt whose answer never came: the answer that did
+/// come lists events created before that attempt was sent (their ids are
+/// UUID v7, stamped when the writer decided them).
 async fn send_batch_until_decided(
     client: &async_nats::Client,
     acks: &Acks,
     batch: &[pb::CommandEnvelope],
-) {
+) -> bool {
     let bytes: bytes::Bytes = pb::CommandBatch {
         commands: batch.to_vec(),
     }
@@ -770,7 +773,13 @@ async fn send_batch_until_decided(
     .into();
     let mut seen: std::collections::HashMap<String, pb::CommandResult> = Default::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut attempts = 0;
     loop {
+        let sent_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        attempts += 1;
         let attempt = tokio::time::timeout(
             Duration::from_secs(2),
             client.request(tepai::bus::SUBMIT_BATCH_SUBJECT, bytes.clone()),
@@ -778,6 +787,22 @@ async fn send_batch_until_decided(
         .await;
         if let Ok(Ok(reply)) = attempt {
             let answer = pb::CommandBatchResult::decode(reply.payload).unwrap();
+            let decided_earlier = attempts > 1
+                && answer
+                    .results
+                    .iter()
+                    .flat_map(|r| match &r.outcome {
+                        Some(pb::command_result::Outcome::Accepted(a)) => a.events.clone(),
+                        _ => Vec::new(),
+                    })
+                    .any(|e| {
+                        let (secs, nanos) = uuid::Uuid::parse_str(&e.event_id)
+                            .unwrap()
+                            .get_timestamp()
+                            .unwrap()
+                            .to_unix();
+                        secs * 1000 + u64::from(nanos / 1_000_000) < sent_ms
+                    });
             assert_eq!(answer.results.len(), batch.len(), "{:?}", answer.rejected);
             for (sent, result) in batch.iter().zip(&answer.results) {
                 assert_eq!(result.command_id, sent.command_id);
@@ -797,7 +822,7 @@ async fn send_batch_until_decided(
                 for sent in batch {
                     list.push((sent.command_id.clone(), seen[&sent.command_id].clone()));
                 }
-                return;
+                return decided_earlier;
             }
         }
         acks.failed_attempts.fetch_add(1, Ordering::Relaxed);
@@ -840,25 +865,36 @@ async fn batches_resent_after_a_sigkill_store_each_command_once_with_the_same_an
     // Answered once the node is up, so every later failure is a kill's.
     accepted(&send_acked(&client, &acks, register(&id(), "探针", HOHHOT)).await);
     let stop = CancellationToken::new();
+    let half_answered = Arc::new(AtomicUsize::new(0));
     let producers: Vec<_> = (0..3)
         .map(|_| {
             let (client, acks, stop) = (client.clone(), acks.clone(), stop.clone());
+            let half_answered = half_answered.clone();
             tokio::spawn(async move {
                 while !stop.is_cancelled() {
-                    send_batch_until_decided(&client, &acks, &dependent_batch()).await;
+                    if send_batch_until_decided(&client, &acks, &dependent_batch()).await {
+                        half_answered.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             })
         })
         .collect();
 
-    for _ in 0..3 {
+    // At least three kills, and more (up to ten) until one has fallen
+    // between a batch's commit and its answer: the case this test is for.
+    let mut kills = 0;
+    loop {
         wait_for_more_acks(&acks, 62).await;
+        let seen = half_answered.load(Ordering::Relaxed) > 0;
+        if (kills >= 3 && seen) || kills == 10 {
+            break;
+        }
         // Batches are queued, being committed and being answered.
         random_pause(30).await;
         node.kill();
         node = TepaiProcess::up(&nats.url(), data.path());
+        kills += 1;
     }
-    wait_for_more_acks(&acks, 62).await;
     stop.cancel();
     for producer in producers {
         producer.await.unwrap();
@@ -867,6 +903,10 @@ async fn batches_resent_after_a_sigkill_store_each_command_once_with_the_same_an
     assert!(
         acks.failed_attempts.load(Ordering::Relaxed) > 0,
         "no batch was cut by the kills"
+    );
+    assert!(
+        half_answered.load(Ordering::Relaxed) > 0,
+        "in {kills} kills, none fell between a batch's commit and its answer"
     );
     // Every command was accepted, in its batch's order, seeing the ones
     // before it: one event each, two for each retirement.
