@@ -35,6 +35,14 @@ pub const DEFAULT_MAX_QUERY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_MAX_QUERIES_IN_FLIGHT: usize = 64;
 /// Default of [`Limits::max_page_size`]: the views' own ceiling.
 pub const DEFAULT_MAX_PAGE_SIZE: u32 = crate::projection::MAX_PAGE_SIZE;
+/// Most commands in one `CommandBatch` (SPEC Part 2, "Bulk submission"): a
+/// contract limit, the same on every node, so a producer can size its
+/// batches without asking.
+pub const MAX_BATCH_COMMANDS: usize = 1000;
+/// Default of [`Limits::max_batch_bytes`]: nats-server's default
+/// `max_payload`, so a default node takes every batch a default server
+/// delivers.
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Longest value of one HTTP query parameter or path id, in characters.
 /// No valid value comes near it (a page token is about 120), so it only
 /// stops garbage early and keeps error messages short.
@@ -54,6 +62,17 @@ pub struct Limits {
         value_parser = RangedU64ValueParser::<usize>::new().range(16 * 1024..=64 * 1024 * 1024)
     )]
     pub max_envelope_bytes: usize,
+    /// Largest command batch decoded, in bytes; a larger one is refused
+    /// whole, INVALID_ARGUMENT / BATCH_TOO_LARGE, before anything in it is
+    /// decided. The command node refuses to start when it is above the NATS
+    /// server's max_payload, since such a batch could never arrive.
+    #[arg(
+        long,
+        env = "TEPAI_MAX_BATCH_BYTES",
+        default_value_t = DEFAULT_MAX_BATCH_BYTES,
+        value_parser = RangedU64ValueParser::<usize>::new().range(64 * 1024..=64 * 1024 * 1024)
+    )]
+    pub max_batch_bytes: usize,
     /// Commands being decided at once; beyond it the command service stops
     /// reading from NATS until one is answered.
     #[arg(
@@ -97,6 +116,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_envelope_bytes: DEFAULT_MAX_ENVELOPE_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             max_commands_in_flight: DEFAULT_MAX_COMMANDS_IN_FLIGHT,
             max_query_bytes: DEFAULT_MAX_QUERY_BYTES,
             max_queries_in_flight: DEFAULT_MAX_QUERIES_IN_FLIGHT,
@@ -140,6 +160,7 @@ mod tests {
         for bad in [
             ["--max-envelope-bytes", "100"],
             ["--max-commands-in-flight", "0"],
+            ["--max-batch-bytes", "1000"],
             ["--max-page-size", "501"],
             ["--max-queries-in-flight", "-1"],
         ] {

@@ -44,10 +44,12 @@ enum Command {
         #[command(flatten)]
         args: NodeArgs,
     },
-    /// Send one command to the command service and print its answer.
+    /// Send one command to the command service and print its answer, or
+    /// (--file) many from NDJSON in batches.
     ///
     /// Example: tepai send register-commissioner --commissioner-id 0190f3a2-6c1e-7d2a-9b1e-2f4c5d6e7f80
     ///   --name 陈立新 --home-city 150100 --employer 内蒙古工业大学 --kind university
+    #[command(after_help = tepai::cli::send::SEND_EXAMPLES)]
     Send(tepai::cli::send::SendArgs),
     /// Ask the query service for a view.
     ///

@@ -12,7 +12,7 @@ use async_nats::{Client, RequestErrorKind};
 use prost::Message;
 use tokio::sync::watch;
 
-use crate::bus::{QUERY_STATUS_SUBJECT, SUBMIT_SUBJECT};
+use crate::bus::{QUERY_STATUS_SUBJECT, SUBMIT_BATCH_SUBJECT, SUBMIT_SUBJECT};
 use crate::cli::REQUEST_TIMEOUT;
 use crate::wire::pb::{self, command_envelope::Command as C};
 
@@ -29,6 +29,9 @@ const OVER_LIMIT_EVERY: u64 = 10;
 const POSTS_PER_WORKSTATION: u64 = 400;
 /// Capacity of each workstation.
 const CAPACITY: u32 = 500;
+/// How long a batch may wait for its answer: a full one is a commit of a
+/// thousand commands, behind the other producers' batches.
+const BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 /// At most this many error messages are kept for the report.
 const ERROR_EXAMPLES: usize = 5;
 
@@ -122,6 +125,11 @@ pub(super) async fn establish_workstations(
     Ok(stations)
 }
 
+/// Whether chain `n` asks for hours over the limit.
+fn over_limit(n: u64) -> bool {
+    n % OVER_LIMIT_EVERY == OVER_LIMIT_EVERY - 1
+}
+
 /// The commands of chain `n`: register a commissioner, appoint them to a
 /// post (over the hours limit for one chain in [`OVER_LIMIT_EVERY`]),
 /// extend its term, record a service inside it. Every id is fresh.
@@ -132,7 +140,7 @@ fn chain(n: u64, stations: &[Station]) -> Vec<C> {
     };
     let commissioner_id = uuid::Uuid::now_v7().to_string();
     let post_id = uuid::Uuid::now_v7().to_string();
-    let over_limit = n % OVER_LIMIT_EVERY == OVER_LIMIT_EVERY - 1;
+    let over_limit = over_limit(n);
     vec![
         C::RegisterCommissioner(pb::RegisterCommissioner {
             commissioner_id: commissioner_id.clone(),
@@ -210,6 +218,12 @@ pub(super) struct Tally {
     pub events: u64,
     /// Encoded envelope bytes sent.
     pub envelope_bytes: u64,
+    /// Requests sent: one per command, or one per batch.
+    pub requests: u64,
+    /// Requests answered.
+    pub requests_answered: u64,
+    /// Encoded request bytes sent (envelopes, or whole batches).
+    pub request_bytes: u64,
     /// Rejections by code (`RULE_VIOLATED`, ...), UNAVAILABLE excluded.
     pub rejected_by_code: BTreeMap<String, u64>,
     /// Rejections by rule (`HOURS_OVER_LIMIT`, ...).
@@ -253,6 +267,9 @@ impl Tally {
         self.accepted += other.accepted;
         self.events += other.events;
         self.envelope_bytes += other.envelope_bytes;
+        self.requests += other.requests;
+        self.requests_answered += other.requests_answered;
+        self.request_bytes += other.request_bytes;
         add_counts(&mut self.rejected_by_code, other.rejected_by_code);
         add_counts(&mut self.rejected_by_rule, other.rejected_by_rule);
         add_counts(&mut self.errors_by_kind, other.errors_by_kind);
@@ -314,7 +331,9 @@ pub(super) async fn produce(
             }
             let bytes = envelope(command, &shared.correlation).encode_to_vec();
             tally.sent += 1;
+            tally.requests += 1;
             tally.envelope_bytes += bytes.len() as u64;
+            tally.request_bytes += bytes.len() as u64;
             let request = async_nats::Request::new()
                 .payload(bytes.into())
                 .timeout(Some(REQUEST_TIMEOUT));
@@ -357,12 +376,33 @@ fn record(
             return false;
         }
     };
-    tally.answered += 1;
+    tally.requests_answered += 1;
     tally.last_answer = Some(answered_at);
     let micros = answered_at.saturating_duration_since(sent_at).as_micros();
     tally
         .latencies_us
         .push(u64::try_from(micros).unwrap_or(u64::MAX));
+    match count_outcome(tally, result, answered_at) {
+        Some(last) => {
+            let nth = shared.accepted.fetch_add(1, Ordering::Relaxed);
+            if nth.is_multiple_of(VISIBILITY_SAMPLE_EVERY) && last > 0 {
+                tally.visibility.push((last, answered_at));
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+/// Counts one command's answer: accepted (its events), rejected by code and
+/// rule, or a failure (UNAVAILABLE, no outcome). Returns the position of
+/// an accepted command's last event.
+fn count_outcome(
+    tally: &mut Tally,
+    result: pb::CommandResult,
+    answered_at: Instant,
+) -> Option<u64> {
+    tally.answered += 1;
     match result.outcome {
         Some(pb::command_result::Outcome::Accepted(accepted)) => {
             tally.accepted += 1;
@@ -375,11 +415,7 @@ fn record(
                 .max()
                 .unwrap_or(0);
             tally.max_position = tally.max_position.max(last);
-            let nth = shared.accepted.fetch_add(1, Ordering::Relaxed);
-            if nth.is_multiple_of(VISIBILITY_SAMPLE_EVERY) && last > 0 {
-                tally.visibility.push((last, answered_at));
-            }
-            true
+            Some(last)
         }
         Some(pb::command_result::Outcome::Rejected(rejected)) => {
             let code = rejected.code();
@@ -395,12 +431,139 @@ fn record(
                     .or_default() += 1;
                 *tally.rejected_by_rule.entry(rejected.rule).or_default() += 1;
             }
-            false
+            None
         }
         None => {
             tally.error("BAD_REPLY", "a CommandResult without outcome".into());
-            false
+            None
         }
+    }
+}
+
+/// The commands of the next batch: chains (a chain's commands see each
+/// other within the batch) until `size`; the chain the size cuts loses its
+/// tail, so no chain depends on an earlier batch. An over-limit chain stops
+/// after its refused appointment, as a single-command producer's does, so
+/// the only rejections are the hours rule's.
+fn next_batch(shared: &Shared, size: u64) -> Vec<pb::CommandEnvelope> {
+    let mut batch = Vec::new();
+    while (batch.len() as u64) < size {
+        let n = shared.chains.fetch_add(1, Ordering::Relaxed);
+        let mut commands = chain(n, &shared.stations);
+        if over_limit(n) {
+            commands.truncate(2);
+        }
+        for command in commands {
+            if batch.len() as u64 >= size {
+                break;
+            }
+            batch.push(envelope(command, &shared.correlation));
+        }
+    }
+    batch
+}
+
+/// Sends batches of `size` commands until `budget` commands are sent, each
+/// after the previous one's answer. With `pace`, one batch per slot, and
+/// the latency counts from the slot, not the send, so a producer that fell
+/// behind its schedule shows the wait (no coordinated omission).
+pub(super) async fn produce_batches(
+    client: Client,
+    shared: Arc<Shared>,
+    budget: u64,
+    size: u64,
+    pace: Option<Pace>,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut slot = pace.map(|p| p.first);
+    while tally.sent < budget {
+        let due = match (slot, pace) {
+            (Some(at), Some(pace)) => {
+                tokio::time::sleep_until(at).await;
+                slot = Some(at + pace.every);
+                Some(at.into_std())
+            }
+            _ => None,
+        };
+        let commands = next_batch(&shared, size.min(budget - tally.sent));
+        let count = commands.len() as u64;
+        tally.envelope_bytes += commands.iter().map(|c| c.encoded_len() as u64).sum::<u64>();
+        let bytes = pb::CommandBatch { commands }.encode_to_vec();
+        tally.sent += count;
+        tally.requests += 1;
+        tally.request_bytes += bytes.len() as u64;
+        let request = async_nats::Request::new()
+            .payload(bytes.into())
+            .timeout(Some(BATCH_TIMEOUT));
+        let sent_at = Instant::now();
+        tally.first_send.get_or_insert(sent_at);
+        let reply = client.send_request(SUBMIT_BATCH_SUBJECT, request).await;
+        let answered_at = Instant::now();
+        record_batch(
+            &mut tally,
+            reply,
+            due.unwrap_or(sent_at),
+            answered_at,
+            count,
+        );
+    }
+    tally
+}
+
+/// Counts one batch's answer: each command's outcome, the batch's latency
+/// and its last position as a visibility sample.
+fn record_batch(
+    tally: &mut Tally,
+    reply: Result<async_nats::Message, async_nats::RequestError>,
+    since: Instant,
+    answered_at: Instant,
+    count: u64,
+) {
+    let answer = match reply {
+        Ok(reply) => match pb::CommandBatchResult::decode(reply.payload) {
+            Ok(answer) => answer,
+            Err(error) => {
+                tally.error(
+                    "BAD_REPLY",
+                    format!("undecodable CommandBatchResult: {error}"),
+                );
+                return;
+            }
+        },
+        Err(error) => {
+            let kind = match error.kind() {
+                RequestErrorKind::TimedOut => "TIMEOUT",
+                RequestErrorKind::NoResponders => "NO_RESPONDERS",
+                _ => "REQUEST_FAILED",
+            };
+            tally.error(kind, format!("{kind}: a batch of {count}: {error}"));
+            return;
+        }
+    };
+    tally.requests_answered += 1;
+    tally.last_answer = Some(answered_at);
+    let micros = answered_at.saturating_duration_since(since).as_micros();
+    tally
+        .latencies_us
+        .push(u64::try_from(micros).unwrap_or(u64::MAX));
+    if let Some(refused) = answer.rejected {
+        // The whole batch refused: every command of it, by that code.
+        for _ in 0..count {
+            let result = pb::CommandResult {
+                command_id: String::new(),
+                outcome: Some(pb::command_result::Outcome::Rejected(refused.clone())),
+            };
+            count_outcome(tally, result, answered_at);
+        }
+        return;
+    }
+    let last = answer
+        .results
+        .into_iter()
+        .filter_map(|result| count_outcome(tally, result, answered_at))
+        .max();
+    if let Some(last) = last.filter(|p| *p > 0) {
+        tally.visibility.push((last, answered_at));
     }
 }
 
@@ -520,6 +683,27 @@ mod tests {
             ("ws3", BAOTOU)
         );
         assert_eq!(s.beneficiary_city, BAOTOU);
+    }
+
+    #[test]
+    fn a_batch_holds_whole_chains_and_cuts_the_over_limit_ones_short() {
+        let shared = Shared::new(stations(), "c".into());
+        // Chains of four commands; chain 9 (over the limit) of two; a
+        // chain cut by the size loses its tail rather than straddling two
+        // batches (chain 7 in the first, chain 10 in the second).
+        let first = next_batch(&shared, 30);
+        let second = next_batch(&shared, 8);
+        assert_eq!((first.len(), second.len()), (30, 8));
+        let over: Vec<_> = first
+            .iter()
+            .chain(&second)
+            .filter(|e| matches!(&e.command, Some(C::AppointPost(a)) if a.hours_per_month > 80))
+            .collect();
+        assert_eq!(over.len(), 1);
+        assert!(matches!(
+            second.last().and_then(|e| e.command.as_ref()),
+            Some(C::AppointPost(_))
+        ));
     }
 
     #[test]

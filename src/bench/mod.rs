@@ -10,6 +10,11 @@
 //! port, with its own nats-server) and reads both processes' CPU and peak
 //! memory from `/proc`.
 //!
+//! With `--batch N` the producers send batches of N commands on
+//! `tepai.cmd.submit_batch` instead, and the report's ratios stay like
+//! with like: events against raw JetStream messages, requests (batches)
+//! against raw request/reply of the same size ([`report::like_for_like`]).
+//!
 //! Producers are closed-loop: each waits for an answer before its next
 //! command, since a chain's commands depend on each other. With `--rate`
 //! a producer that falls behind its schedule sends at once, so latencies
@@ -56,6 +61,12 @@ pub struct BenchArgs {
     /// evenly; 0 sends as fast as the answers come.
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
+    /// Send batches of this many commands on tepai.cmd.submit_batch (at
+    /// most 1000), each after the previous one's answer; 0 sends one
+    /// command per request. With --rate, a producer sends one batch per
+    /// slot and the batch's latency counts from its slot.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub batch: u64,
     /// Start a node of its own (`tepai up` with its own nats-server in a
     /// temp directory) and stop it afterwards; the NATS options are then
     /// ignored.
@@ -203,7 +214,9 @@ async fn measure(
     let mut producers = Vec::new();
     for p in 0..args.producers {
         let pace = (args.rate > 0).then(|| {
-            let every = Duration::from_secs_f64(args.producers as f64 / args.rate as f64);
+            let per_request = args.batch.max(1) as f64;
+            let every =
+                Duration::from_secs_f64(args.producers as f64 * per_request / args.rate as f64);
             Pace {
                 // Staggered so the producers' sends interleave evenly.
                 first: start + every.mul_f64(p as f64 / args.producers as f64),
@@ -215,12 +228,17 @@ async fn measure(
             .context("no NATS connection")?
             .clone();
         let budget = share(args.commands, args.producers, p);
-        producers.push(tokio::spawn(load::produce(
-            client,
-            shared.clone(),
-            budget,
-            pace,
-        )));
+        producers.push(if args.batch > 0 {
+            tokio::spawn(load::produce_batches(
+                client,
+                shared.clone(),
+                budget,
+                args.batch,
+                pace,
+            ))
+        } else {
+            tokio::spawn(load::produce(client, shared.clone(), budget, pace))
+        });
     }
     let mut tally = Tally::default();
     for producer in producers {
@@ -262,10 +280,20 @@ async fn measure(
     let end_to_end_s = seconds_between(tally.first_send, views_reached);
     let errors = tally.errors();
     let rejected = tally.rejected_by_code.values().sum();
+    let rates = report::like_for_like(report::Counts {
+        events: events_in_run,
+        end_to_end_s,
+        requests_answered: tally.requests_answered,
+        wall_s,
+    });
     let mut report = Report {
         producers: args.producers,
         commands: args.commands,
         rate: args.rate,
+        batch: args.batch,
+        requests: tally.requests,
+        requests_answered: tally.requests_answered,
+        requests_per_s: rates.requests_per_s,
         workstations,
         sent: tally.sent,
         answered: tally.answered,
@@ -288,6 +316,7 @@ async fn measure(
         views: stage(views_reached),
         end_to_end_s,
         end_to_end_commands_per_s: per_second(tally.answered, end_to_end_s),
+        end_to_end_events_per_s: rates.events_end_to_end_per_s,
         node: spent(before.node, after.node),
         nats_server: spent(before.nats, after.nats),
         load_generator: spent(before.own, after.own),
@@ -295,6 +324,8 @@ async fn measure(
     };
     let envelope_bytes =
         usize::try_from(tally.envelope_bytes / tally.sent.max(1)).unwrap_or(usize::MAX);
+    let request_bytes =
+        usize::try_from(tally.request_bytes / tally.requests.max(1)).unwrap_or(usize::MAX);
     report.rejected_by_code = std::mem::take(&mut tally.rejected_by_code);
     report.rejected_by_rule = std::mem::take(&mut tally.rejected_by_rule);
     report.errors_by_kind = std::mem::take(&mut tally.errors_by_kind);
@@ -306,13 +337,26 @@ async fn measure(
                 &control,
                 nats,
                 &clients,
-                tally.sent,
-                envelope_bytes,
+                Requests {
+                    count: tally.requests,
+                    bytes: request_bytes,
+                    envelope_bytes,
+                },
             )
             .await,
         );
     }
     Ok(report)
+}
+
+/// The run's requests, for the echo baseline to repeat.
+struct Requests {
+    /// How many were sent.
+    count: u64,
+    /// Their average size.
+    bytes: usize,
+    /// The average command envelope's size.
+    envelope_bytes: usize,
 }
 
 /// Measures the three baselines with the run's counts and sizes. A
@@ -322,11 +366,12 @@ async fn baselines(
     control: &Client,
     nats: &NatsOptions,
     clients: &[Client],
-    commands: u64,
-    envelope_bytes: usize,
+    requests: Requests,
 ) -> Baselines {
+    let envelope_bytes = requests.envelope_bytes;
     let mut out = Baselines {
         envelope_bytes,
+        request_bytes: requests.bytes,
         ..Default::default()
     };
     let events = report.events_written;
@@ -366,7 +411,7 @@ async fn baselines(
 
     match baseline::jetstream_publish(control, events, out.event_message_bytes).await {
         Ok(m) => {
-            out.jetstream = Some(Baseline::against(m, report.end_to_end_commands_per_s));
+            out.jetstream = Some(Baseline::against(m, report.end_to_end_events_per_s));
         }
         Err(error) => {
             out.failed.insert("jetstream".into(), format!("{error:#}"));
@@ -379,15 +424,15 @@ async fn baselines(
                 responder,
                 clients,
                 report.producers,
-                commands,
-                envelope_bytes,
+                requests.count,
+                requests.bytes,
             )
             .await
         }
         Err(error) => Err(error.into()),
     };
     match echo {
-        Ok(m) => out.echo = Some(Baseline::against(m, Some(report.commands_per_s))),
+        Ok(m) => out.echo = Some(Baseline::against(m, Some(report.requests_per_s))),
         Err(error) => {
             out.failed.insert("echo".into(), format!("{error:#}"));
         }

@@ -94,6 +94,45 @@ impl Baseline {
     }
 }
 
+/// What a run did, in the units its baselines count.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Counts {
+    /// Events the run's accepted commands wrote; rejections write none.
+    pub events: u64,
+    /// From the first send until the views held every event: durable,
+    /// in JetStream and applied.
+    pub end_to_end_s: Option<f64>,
+    /// Requests answered: one per command, or one per batch.
+    pub requests_answered: u64,
+    /// From the first send to the last answer.
+    pub wall_s: f64,
+}
+
+/// tepai's rates in its baselines' units, so each ratio compares like with
+/// like.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct Rates {
+    /// Events per second end to end, against raw JetStream async publishes
+    /// of as many messages of the events' size: both count messages that
+    /// end up in a stream.
+    pub events_end_to_end_per_s: Option<f64>,
+    /// Requests answered per second, against raw NATS request/reply of as
+    /// many requests of the same size: both count round trips. With
+    /// batches a request carries many commands, and comparing commands/s
+    /// with round trips/s would flatter tepai by the batch size.
+    pub requests_per_s: f64,
+}
+
+/// The rates of `counts` that the baselines are compared with.
+pub(super) fn like_for_like(counts: Counts) -> Rates {
+    Rates {
+        events_end_to_end_per_s: counts
+            .end_to_end_s
+            .map(|s| counts.events as f64 / s.max(f64::EPSILON)),
+        requests_per_s: counts.requests_answered as f64 / counts.wall_s.max(f64::EPSILON),
+    }
+}
+
 /// The three baselines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Baselines {
@@ -102,14 +141,18 @@ pub struct Baselines {
     /// Average event message on JetStream, bytes (the raw messages carry
     /// this).
     pub event_message_bytes: usize,
-    /// Average command envelope, bytes (the echo requests carry this).
+    /// Average command envelope, bytes.
     pub envelope_bytes: usize,
+    /// Average request, bytes: an envelope, or a whole batch (the echo
+    /// requests carry this).
+    pub request_bytes: usize,
     /// Raw SQLite inserts, rows/s, against tepai's accepted events/s.
     pub sqlite: Option<Baseline>,
-    /// Raw JetStream publishes, msgs/s, against tepai's end-to-end
-    /// commands/s.
+    /// Raw JetStream async publishes of as many messages as the run wrote
+    /// events, msgs/s, against tepai's events/s end to end (to the views).
     pub jetstream: Option<Baseline>,
-    /// Raw NATS request/reply, req/s, against tepai's commands/s.
+    /// Raw NATS request/reply of as many requests of the same size as the
+    /// run's, req/s, against tepai's requests answered/s.
     pub echo: Option<Baseline>,
     /// Baselines that could not be measured, and why.
     pub failed: BTreeMap<String, String>,
@@ -128,6 +171,14 @@ pub struct Report {
     pub commands: u64,
     /// Commands/s asked for; 0 = as fast as possible.
     pub rate: u64,
+    /// Commands per batch request; 0 = one command per request.
+    pub batch: u64,
+    /// Requests sent: commands, or batches.
+    pub requests: u64,
+    /// Requests answered.
+    pub requests_answered: u64,
+    /// `requests_answered` over `wall_s`.
+    pub requests_per_s: f64,
     /// Workstations established in the setup phase.
     pub workstations: u64,
     /// Commands sent.
@@ -180,6 +231,8 @@ pub struct Report {
     pub end_to_end_s: Option<f64>,
     /// Answered commands over `end_to_end_s`.
     pub end_to_end_commands_per_s: Option<f64>,
+    /// `events_in_run` over `end_to_end_s`.
+    pub end_to_end_events_per_s: Option<f64>,
     /// The node, with `--spawn`.
     pub node: Option<ProcessFigures>,
     /// The node's nats-server, with `--spawn`.
@@ -237,9 +290,14 @@ impl Report {
         } else {
             format!("paced at {}/s", self.rate)
         };
+        let batches = if self.batch == 0 {
+            String::new()
+        } else {
+            format!(" in batches of {}", self.batch)
+        };
         let _ = writeln!(
             out,
-            "tepai bench: {} producers, {} commands {pace}, {} workstations, {}{}",
+            "tepai bench: {} producers, {} commands{batches} {pace}, {} workstations, {}{}",
             self.producers,
             self.commands,
             self.workstations,
@@ -289,11 +347,12 @@ impl Report {
             rows.push([name.into(), value, base, ratio]);
         };
         row(
-            "commands/s (acks)",
-            rate(self.commands_per_s),
+            "requests answered/s",
+            rate(self.requests_per_s),
             echo,
             "raw NATS req/reply",
         );
+        row("commands answered/s", rate(self.commands_per_s), none(), "");
         row("accepted commands/s", rate(self.accepted_per_s), none(), "");
         row(
             "accepted events/s",
@@ -302,10 +361,16 @@ impl Report {
             "raw SQLite rows",
         );
         row(
-            "end-to-end commands/s (to views)",
-            opt_rate(self.end_to_end_commands_per_s),
+            "end-to-end events/s (to views)",
+            opt_rate(self.end_to_end_events_per_s),
             jetstream,
             "raw JetStream async publish",
+        );
+        row(
+            "end-to-end commands/s (to views)",
+            opt_rate(self.end_to_end_commands_per_s),
+            none(),
+            "",
         );
         row(
             "relay events/s",
@@ -321,7 +386,11 @@ impl Report {
         );
         let a = self.ack_latency;
         row(
-            "ack latency p50 / p99 / p999",
+            if self.batch == 0 {
+                "ack latency p50 / p99 / p999"
+            } else {
+                "batch answer p50 / p99 / p999"
+            },
             format!("{} / {} / {}", ms(a.p50_us), ms(a.p99_us), ms(a.p999_us)),
             none(),
             "",
@@ -362,8 +431,8 @@ impl Report {
         if let Some(b) = baselines {
             let _ = writeln!(
                 out,
-                "\nsizes: event payload {} B, event message {} B, command envelope {} B",
-                b.event_payload_bytes, b.event_message_bytes, b.envelope_bytes
+                "\nsizes: event payload {} B, event message {} B, command envelope {} B, request {} B",
+                b.event_payload_bytes, b.event_message_bytes, b.envelope_bytes, b.request_bytes
             );
             for (name, why) in &b.failed {
                 let _ = writeln!(out, "baseline {name} failed: {why}");
@@ -409,6 +478,42 @@ mod tests {
         );
     }
 
+    fn measured(count: u64, seconds: f64) -> super::super::baseline::Measured {
+        super::super::baseline::Measured { count, seconds }
+    }
+
+    #[test]
+    fn batches_compare_events_with_messages_and_requests_with_round_trips() {
+        // 1,000 commands in 10 batches of 100; the accepted ones wrote
+        // 1,500 events, in the views 2 s after the first send.
+        let rates = like_for_like(Counts {
+            events: 1500,
+            end_to_end_s: Some(2.0),
+            requests_answered: 10,
+            wall_s: 1.0,
+        });
+        assert_eq!(rates.events_end_to_end_per_s, Some(750.0));
+        assert_eq!(rates.requests_per_s, 10.0, "round trips, not commands");
+        let jetstream = Baseline::against(measured(1500, 1.0), rates.events_end_to_end_per_s);
+        assert_eq!(jetstream.ratio, Some(0.5));
+        let echo = Baseline::against(measured(10, 0.01), Some(rates.requests_per_s));
+        assert_eq!(echo.ratio, Some(0.01));
+    }
+
+    #[test]
+    fn single_commands_are_one_request_each_and_no_views_means_no_ratio() {
+        let rates = like_for_like(Counts {
+            events: 0,
+            end_to_end_s: None,
+            requests_answered: 400,
+            wall_s: 2.0,
+        });
+        assert_eq!(rates.requests_per_s, 200.0);
+        assert_eq!(rates.events_end_to_end_per_s, None);
+        let jetstream = Baseline::against(measured(400, 0.1), rates.events_end_to_end_per_s);
+        assert_eq!(jetstream.ratio, None);
+    }
+
     #[test]
     fn percentiles_of_nothing_are_zero() {
         assert_eq!(Latency::of(Vec::new()), Latency::default());
@@ -430,7 +535,7 @@ mod tests {
             ..Default::default()
         };
         let table = report.table();
-        assert!(table.contains("commands/s (acks)"), "{table}");
+        assert!(table.contains("requests answered/s"), "{table}");
         assert!(table.contains("4000/s raw NATS req/reply"), "{table}");
         assert!(table.contains("0.309"), "{table}");
     }

@@ -14,6 +14,8 @@ use crate::config::NatsOptions;
 
 /// Subject producers submit commands on.
 pub const SUBMIT_SUBJECT: &str = "tepai.cmd.submit";
+/// Subject producers submit batches of commands on (`CommandBatch`).
+pub const SUBMIT_BATCH_SUBJECT: &str = "tepai.cmd.submit_batch";
 /// Subject group of the query service: each view answers on
 /// `tepai.query.<view>`, one endpoint per name in `query::nats::VIEWS`.
 pub const QUERY_PREFIX: &str = "tepai.query";
@@ -104,6 +106,14 @@ pub enum BusError {
         stream_last: u64,
         /// Where they differ, when known.
         detail: String,
+    },
+    /// The batch limit is above what the NATS server delivers.
+    #[error("--max-batch-bytes is {limit} bytes, above the NATS server's max_payload of {max_payload}: no such batch could arrive; lower it or raise max_payload")]
+    BatchLimit {
+        /// `--max-batch-bytes`.
+        limit: usize,
+        /// The server's `max_payload`.
+        max_payload: usize,
     },
     /// A local checkpoint file failed.
     #[error("checkpoint: {0}")]

@@ -13,6 +13,7 @@
 
 pub mod query;
 pub mod send;
+pub mod send_file;
 
 use std::fmt::Write as _;
 use std::time::Duration;

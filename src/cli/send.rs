@@ -3,6 +3,7 @@
 //! envelope in proto3 JSON — sends it on `tepai.cmd.submit` (with
 //! `--authorization`, on `tepai.cmd.<actor>.submit`) and prints the
 //! `CommandResult`. Exit code 0 accepted, 2 rejected, 1 no answer.
+//! `--file` sends many commands in batches instead ([`super::send_file`]).
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -16,6 +17,18 @@ use crate::bus::{self, SUBMIT_SUBJECT};
 use crate::config::NatsOptions;
 use crate::wire::pb::{self, command_envelope::Command as C};
 use crate::wire::MAX_ENVELOPE_BYTES;
+
+/// The examples under `tepai send --help`.
+pub const SEND_EXAMPLES: &str = "Examples:
+  tepai send suspend-commissioner --commissioner-id 0190a7a8-0000-7000-8000-000000000001 --reason 出国访学
+  tepai send --json @envelope.json
+  tepai send --file roster.ndjson --results roster.results.ndjson
+
+A --file line (one CommandEnvelope in proto3 JSON, with its own command_id):
+  {\"command_id\":\"0190a7a8-0000-7000-8000-0000000000aa\",\"suspend_commissioner\":{\"commissioner_id\":\"0190a7a8-0000-7000-8000-000000000001\",\"reason\":\"出国访学\"}}
+
+Interrupted? Run the same --file command again: commands already decided are answered
+from tepai's log and nothing is written twice.";
 
 /// Exit code of a rejected command: an answer, but "no".
 const EXIT_REJECTED: u8 = 2;
@@ -62,6 +75,34 @@ pub struct SendArgs {
     /// as @FILE, or - for stdin; instead of a subcommand.
     #[arg(long, value_name = "JSON|@FILE|-")]
     pub json: Option<String>,
+    /// Many commands: NDJSON, one whole CommandEnvelope in proto3 JSON per
+    /// line (what --json takes), each with its own command_id; - for stdin.
+    /// Sent in batches on tepai.cmd.submit_batch. Safe to run again after an
+    /// interruption: tepai answers a command id it has seen with its first
+    /// answer and writes nothing twice. Exit code 0 when every command was
+    /// accepted, 2 when any was rejected or any line was malformed.
+    #[arg(long, value_name = "FILE|-", conflicts_with_all = ["json", "command_id", "expected_version"])]
+    pub file: Option<String>,
+    /// With --file: commands per batch, at most 1000.
+    #[arg(
+        long,
+        default_value_t = 500,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1000)
+    )]
+    pub batch_size: usize,
+    /// With --file: the largest batch in bytes. Lower it to the node's
+    /// --max-batch-bytes if that is below the default; the NATS server's
+    /// max_payload bounds it too.
+    #[arg(
+        long,
+        default_value_t = crate::limits::DEFAULT_MAX_BATCH_BYTES,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(64 * 1024..=64 * 1024 * 1024)
+    )]
+    pub max_batch_bytes: usize,
+    /// With --file: where to write one JSON result per input line, in input
+    /// order, each with its "line" number [default: stdout].
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<std::path::PathBuf>,
     /// How to print the answer.
     #[arg(long, global = true, value_enum, default_value_t)]
     pub output: OutputFormat,
@@ -527,8 +568,15 @@ fn route(args: &SendArgs, envelope: &pb::CommandEnvelope) -> anyhow::Result<(Str
     Ok((subject, nats))
 }
 
-/// Sends the command and prints the answer; 0 accepted, 2 rejected.
+/// Sends the command (or, with --file, every command of the file) and
+/// prints the answer; 0 accepted, 2 rejected.
 pub async fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    if let Some(source) = &args.file {
+        if args.command.is_some() {
+            bail!("give either a command (a subcommand) or --file, not both");
+        }
+        return super::send_file::run(&args, source).await;
+    }
     let envelope = args.envelope()?;
     let command_id = envelope.command_id.clone();
     let (subject, nats) = route(&args, &envelope)?;

@@ -2,6 +2,10 @@
 //! into group commits. It takes whatever is waiting (up to a bound) as one
 //! batch, so under load many commands share one fsync, while a lone command
 //! goes through at once. SQLite work stays off the async threads.
+//!
+//! A producer's batch (`tepai.cmd.submit_batch`) is one job and is never
+//! split: its commands share one transaction with whatever else is
+//! waiting, so a batch of 500 costs one fsync, not 500.
 
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,7 +20,8 @@ use crate::wire::{self, pb, Envelope};
 /// Tuning of the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// Most commands in one batch (one transaction).
+    /// Most commands in one group commit (one transaction); a producer's
+    /// batch larger than it is committed alone, never split.
     pub max_batch: usize,
     /// Commands that may wait in the queue; senders wait beyond that.
     pub queue: usize,
@@ -31,9 +36,26 @@ impl Default for WriterOptions {
     }
 }
 
-struct Job {
-    envelope: Envelope,
-    reply: oneshot::Sender<pb::CommandResult>,
+/// What waits in the writer's queue: one command, or a producer's batch,
+/// answered together once their transaction is durable.
+enum Job {
+    One {
+        envelope: Envelope,
+        reply: oneshot::Sender<pb::CommandResult>,
+    },
+    Batch {
+        envelopes: Vec<Envelope>,
+        reply: oneshot::Sender<Vec<pb::CommandResult>>,
+    },
+}
+
+impl Job {
+    fn commands(&self) -> usize {
+        match self {
+            Job::One { .. } => 1,
+            Job::Batch { envelopes, .. } => envelopes.len(),
+        }
+    }
 }
 
 /// Submits commands to the writer thread. Cheap to clone; the thread stops
@@ -100,27 +122,72 @@ fn run(
     max_batch: usize,
 ) -> Processor {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    while let Some(first) = receiver.blocking_recv() {
+    // A job that did not fit in the last group: it starts the next one, so
+    // a producer's batch is never split across transactions.
+    let mut carried: Option<Job> = None;
+    loop {
+        let Some(first) = carried.take().or_else(|| receiver.blocking_recv()) else {
+            break;
+        };
+        let mut commands = first.commands();
         jobs.push(first);
-        while jobs.len() < max_batch {
+        while commands < max_batch {
             match receiver.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(job) if commands + job.commands() > max_batch => {
+                    carried = Some(job);
+                    break;
+                }
+                Ok(job) => {
+                    commands += job.commands();
+                    jobs.push(job);
+                }
                 Err(_) => break,
             }
         }
-        let (envelopes, replies): (Vec<_>, Vec<_>) =
-            jobs.drain(..).map(|j| (j.envelope, j.reply)).unzip();
+        let mut envelopes = Vec::with_capacity(commands);
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs.drain(..) {
+            match job {
+                Job::One { envelope, reply } => {
+                    envelopes.push(envelope);
+                    replies.push(Reply::One(reply));
+                }
+                Job::Batch {
+                    envelopes: batch,
+                    reply,
+                } => {
+                    replies.push(Reply::Batch(batch.len(), reply));
+                    envelopes.extend(batch);
+                }
+            }
+        }
         let span = tracing::debug_span!("batch", commands = envelopes.len());
         let results = span.in_scope(|| processor.process_batch(envelopes, now_ms()));
         committed.send_replace(processor.head());
-        metrics::histogram!("tepai_commit_batch_size").record(replies.len() as f64);
+        metrics::histogram!("tepai_commit_batch_size").record(results.len() as f64);
         metrics::gauge!("tepai_store_head").set(processor.head() as f64);
-        for (reply, result) in replies.into_iter().zip(results) {
+        let mut results = results.into_iter();
+        for reply in replies {
             // A producer that stopped waiting is no reason to stop.
-            let _ = reply.send(result);
+            match reply {
+                Reply::One(reply) => {
+                    if let Some(result) = results.next() {
+                        let _ = reply.send(result);
+                    }
+                }
+                Reply::Batch(count, reply) => {
+                    let _ = reply.send(results.by_ref().take(count).collect());
+                }
+            }
         }
     }
     processor
+}
+
+/// Where a group's results go back to, in the group's order.
+enum Reply {
+    One(oneshot::Sender<pb::CommandResult>),
+    Batch(usize, oneshot::Sender<Vec<pb::CommandResult>>),
 }
 
 impl WriterHandle {
@@ -129,17 +196,40 @@ impl WriterHandle {
     pub async fn submit(&self, envelope: Envelope) -> pb::CommandResult {
         let command_id = envelope.command_id;
         let (reply, answer) = oneshot::channel();
-        if self.jobs.send(Job { envelope, reply }).await.is_err() {
+        if self.jobs.send(Job::One { envelope, reply }).await.is_err() {
             return writer_gone(command_id);
         }
         answer.await.unwrap_or_else(|_| writer_gone(command_id))
+    }
+
+    /// Submits a producer's batch as one job, decided in order in one
+    /// transaction, and waits for one result per envelope, in order, given
+    /// only after their events are durable.
+    pub async fn submit_batch(&self, envelopes: Vec<Envelope>) -> Vec<pb::CommandResult> {
+        let ids: Vec<uuid::Uuid> = envelopes.iter().map(|e| e.command_id).collect();
+        let (reply, answer) = oneshot::channel();
+        if self
+            .jobs
+            .send(Job::Batch { envelopes, reply })
+            .await
+            .is_err()
+        {
+            return ids.into_iter().map(writer_gone).collect();
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| ids.into_iter().map(writer_gone).collect())
     }
 
     /// Like [`WriterHandle::submit`], for threads outside an async runtime.
     pub fn submit_blocking(&self, envelope: Envelope) -> pb::CommandResult {
         let command_id = envelope.command_id;
         let (reply, answer) = oneshot::channel();
-        if self.jobs.blocking_send(Job { envelope, reply }).is_err() {
+        if self
+            .jobs
+            .blocking_send(Job::One { envelope, reply })
+            .is_err()
+        {
             return writer_gone(command_id);
         }
         answer

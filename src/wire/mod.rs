@@ -3,12 +3,14 @@
 //! types; this module is the only place that knows both. Decoding never
 //! panics: bad bytes and bad values become a [`DecodeError`].
 
+mod batch;
 mod command;
 mod event;
 mod result;
 #[cfg(test)]
 mod tests;
 
+pub use batch::{batch_refused, decode_batch_within, BatchItem};
 pub use command::{
     decode_envelope, decode_envelope_within, Envelope, MAX_ACTOR_LEN, MAX_CORRELATION_LEN,
 };
@@ -68,6 +70,22 @@ pub enum DecodeError {
     /// A field with a bad value.
     #[error("{0}")]
     Field(#[from] FieldError),
+    /// A batch of more bytes than the node's `--max-batch-bytes`.
+    #[error("a batch is at most {limit} bytes (--max-batch-bytes); this one is {size}")]
+    BatchTooLarge {
+        /// Bytes received.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A batch of more commands than [`crate::limits::MAX_BATCH_COMMANDS`].
+    #[error("a batch holds at most {limit} commands; this one holds {count}")]
+    BatchTooManyCommands {
+        /// Commands received.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl DecodeError {
@@ -80,6 +98,8 @@ impl DecodeError {
             DecodeError::MissingOneof(_) => "MISSING_ONEOF",
             DecodeError::UnknownEnum { .. } => "UNKNOWN_ENUM",
             DecodeError::Field(_) => "INVALID_FIELD",
+            DecodeError::BatchTooLarge { .. } => "BATCH_TOO_LARGE",
+            DecodeError::BatchTooManyCommands { .. } => "BATCH_TOO_MANY_COMMANDS",
         }
     }
 }

@@ -188,6 +188,24 @@ impl Producer {
         Ok(pb::CommandResult::decode(reply.payload).unwrap())
     }
 
+    async fn submit_batch_on(
+        &self,
+        subject: &str,
+        commands: &[pb::CommandEnvelope],
+    ) -> Result<pb::CommandBatchResult, async_nats::RequestError> {
+        let batch = pb::CommandBatch {
+            commands: commands.to_vec(),
+        };
+        let request = async_nats::Request::new()
+            .payload(batch.encode_to_vec().into())
+            .timeout(Some(Duration::from_secs(3)));
+        let reply = self
+            .client
+            .send_request(subject.to_owned(), request)
+            .await?;
+        Ok(pb::CommandBatchResult::decode(reply.payload).unwrap())
+    }
+
     /// Waits (up to 10 s) for the server to report a permissions violation
     /// on `subject`.
     async fn expect_violation(&mut self, subject: &str) {
@@ -560,5 +578,75 @@ async fn a_demand_is_its_citys_and_a_cross_border_dispatch_takes_both_bureaus() 
     );
     let written = accepted(&baotou.submit(&envelope(dispatch)).await).to_vec();
     assert_eq!(written[0].stream_id, format!("demand-{demand}"));
+    deployment.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bureau_batches_on_its_own_subject_only_and_its_actor_overrides_every_envelope() {
+    let deployment = Deployment::start().await;
+    let admin = Producer::connect(&deployment.nats, "admin").await;
+    let mut baotou = Producer::connect(&deployment.nats, "bureau-150200").await;
+    let (ch, cb, _wh, _wb) = seed(&admin).await;
+
+    // Another bureau's batch subject, the shared one and admin's: NATS
+    // refuses the publish and nothing is decided.
+    let commands = vec![envelope(retire(&cb, "2025-12-31"))];
+    for subject in [
+        "tepai.cmd.bureau-150100.submit_batch",
+        "tepai.cmd.submit_batch",
+        "tepai.cmd.admin.submit_batch",
+    ] {
+        let refused = baotou.submit_batch_on(subject, &commands).await;
+        assert!(refused.is_err(), "{subject} answered: {refused:?}");
+        baotou.expect_violation(subject).await;
+    }
+    assert_eq!(deployment.stored_actors().len(), 4);
+
+    // On its own subject each command is the bureau's, whatever the
+    // envelope claims: its own commissioner may be retired, the other
+    // city's not, even by an envelope naming admin.
+    let mut claiming_admin = envelope(retire(&ch, "2025-12-31"));
+    claiming_admin.actor = "admin".into();
+    let commands = vec![commands[0].clone(), claiming_admin];
+    let answer = baotou
+        .submit_batch_on("tepai.cmd.bureau-150200.submit_batch", &commands)
+        .await
+        .unwrap();
+    assert_eq!(answer.results.len(), 2);
+    accepted(&answer.results[0]);
+    let (code, rule, _) = rejected(&answer.results[1]);
+    assert_eq!(
+        (code, rule),
+        (pb::RejectCode::Unauthorized, "COMMISSIONER_OF_ANOTHER_CITY")
+    );
+    let actors = deployment.stored_actors();
+    assert_eq!(actors.len(), 5, "{actors:?}");
+    assert_eq!(actors[4].1, "bureau-150200");
+
+    // `tepai send --file` as the bureau: its own batch subject and inbox.
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("baotou.ndjson");
+    let line = serde_json::to_string(&envelope(register(&id(), "其其格", BAOTOU))).unwrap();
+    std::fs::write(&file, line + "\n").unwrap();
+    let url = deployment.nats.url();
+    let (code, stdout, stderr) = run_tepai(&[
+        "send",
+        "--authorization",
+        "--actor",
+        "bureau-150200",
+        "--nats-url",
+        &url,
+        "--nats-user",
+        "bureau-150200",
+        "--nats-password",
+        "bureau-150200-dev",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains(r#""accepted""#), "{stdout}");
+    let actors = deployment.stored_actors();
+    assert_eq!(actors.len(), 6, "{actors:?}");
+    assert_eq!(actors[5].1, "bureau-150200");
     deployment.stop().await;
 }

@@ -75,3 +75,48 @@ fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
     assert_eq!(n("/baselines/echo/count"), 400.0);
     assert!(n("/baselines/event_payload_bytes") > 0.0);
 }
+
+#[test]
+fn a_batched_run_counts_commands_and_requests_apart_and_compares_like_with_like() {
+    let (code, stdout, stderr) = run_tepai(&[
+        "bench",
+        "--spawn",
+        "--producers",
+        "4",
+        "--commands",
+        "400",
+        "--batch",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let n = |path: &str| number(&report, path);
+
+    assert_eq!(n("/batch"), 50.0);
+    assert_eq!(n("/sent"), 400.0);
+    assert_eq!(n("/requests"), 8.0, "400 commands in batches of 50");
+    assert_eq!(n("/requests_answered"), 8.0);
+    assert_eq!(n("/errors"), 0.0, "{report:#}");
+    assert_eq!(n("/accepted") + n("/rejected"), n("/answered"));
+    assert_eq!(n("/answered"), 400.0);
+    assert_eq!(
+        n("/rejected_by_rule/HOURS_OVER_LIMIT"),
+        n("/rejected"),
+        "only the hours rule refuses, counted apart: {report:#}"
+    );
+    assert!(n("/rejected") > 0.0);
+    assert_eq!(n("/events_in_run"), n("/events_written"));
+    assert_eq!(report["views"]["caught_up"], true);
+
+    // Like with like: as many raw messages as events, as many raw round
+    // trips as batches, of the batches' size.
+    assert_eq!(n("/baselines/jetstream/count"), n("/events_written"));
+    assert_eq!(
+        n("/baselines/jetstream/tepai_per_s"),
+        n("/end_to_end_events_per_s")
+    );
+    assert_eq!(n("/baselines/echo/count"), 8.0);
+    assert_eq!(n("/baselines/echo/tepai_per_s"), n("/requests_per_s"));
+    assert!(n("/baselines/request_bytes") > 40.0 * n("/baselines/envelope_bytes"));
+}

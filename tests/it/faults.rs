@@ -753,3 +753,166 @@ async fn a_relay_round_failing_over_a_hole_in_the_stream_fills_the_hole() {
     positions.sort_unstable();
     assert_eq!(positions, (1..=20).collect::<Vec<u64>>());
 }
+
+/// Sends `batch` until every command in it is decided (no timeout, no
+/// responders, no UNAVAILABLE), resending the same command ids; checks that
+/// each answer matches any decided answer an earlier attempt gave; records
+/// the final answers in `acks`. Returns whether the batch had been
+/// committed by an attempt whose answer never came: the answer that did
+/// come lists events created before that attempt was sent (their ids are
+/// UUID v7, stamped when the writer decided them).
+async fn send_batch_until_decided(
+    client: &async_nats::Client,
+    acks: &Acks,
+    batch: &[pb::CommandEnvelope],
+) -> bool {
+    let bytes: bytes::Bytes = pb::CommandBatch {
+        commands: batch.to_vec(),
+    }
+    .encode_to_vec()
+    .into();
+    let mut seen: std::collections::HashMap<String, pb::CommandResult> = Default::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut attempts = 0;
+    loop {
+        let sent_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        attempts += 1;
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request(tepai::bus::SUBMIT_BATCH_SUBJECT, bytes.clone()),
+        )
+        .await;
+        if let Ok(Ok(reply)) = attempt {
+            let answer = pb::CommandBatchResult::decode(reply.payload).unwrap();
+            let decided_earlier = attempts > 1
+                && answer
+                    .results
+                    .iter()
+                    .flat_map(|r| match &r.outcome {
+                        Some(pb::command_result::Outcome::Accepted(a)) => a.events.clone(),
+                        _ => Vec::new(),
+                    })
+                    .any(|e| {
+                        let (secs, nanos) = uuid::Uuid::parse_str(&e.event_id)
+                            .unwrap()
+                            .get_timestamp()
+                            .unwrap()
+                            .to_unix();
+                        secs * 1000 + u64::from(nanos / 1_000_000) < sent_ms
+                    });
+            assert_eq!(answer.results.len(), batch.len(), "{:?}", answer.rejected);
+            for (sent, result) in batch.iter().zip(&answer.results) {
+                assert_eq!(result.command_id, sent.command_id);
+                if is_unavailable(result) {
+                    continue;
+                }
+                if let Some(before) = seen.insert(sent.command_id.clone(), result.clone()) {
+                    assert_eq!(
+                        &before, result,
+                        "a resend changed {}'s answer",
+                        sent.command_id
+                    );
+                }
+            }
+            if seen.len() == batch.len() {
+                let mut list = acks.list.lock().unwrap();
+                for sent in batch {
+                    list.push((sent.command_id.clone(), seen[&sent.command_id].clone()));
+                }
+                return decided_earlier;
+            }
+        }
+        acks.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a batch never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A batch of 31 commands that depend on each other: a workstation, then
+/// ten times a commissioner, a post for them there and their retirement
+/// (which ends the post: two events from one command).
+fn dependent_batch() -> Vec<pb::CommandEnvelope> {
+    let station = id();
+    let mut batch = vec![envelope(establish(&station, "伊泰工作站", HOHHOT, 20))];
+    for _ in 0..10 {
+        let (commissioner, post) = (id(), id());
+        batch.push(envelope(register(&commissioner, "周婷", BAOTOU)));
+        batch.push(envelope(appoint(
+            &post,
+            &commissioner,
+            &station,
+            HOHHOT,
+            10,
+        )));
+        batch.push(envelope(retire(&commissioner, "2025-06-30")));
+    }
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_resent_after_a_sigkill_store_each_command_once_with_the_same_answers() {
+    let nats = NatsServer::start();
+    let data = tempfile::tempdir().unwrap();
+    let mut node = TepaiProcess::up(&nats.url(), data.path());
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let acks = Acks::default();
+    // Answered once the node is up, so every later failure is a kill's.
+    accepted(&send_acked(&client, &acks, register(&id(), "探针", HOHHOT)).await);
+    let stop = CancellationToken::new();
+    let half_answered = Arc::new(AtomicUsize::new(0));
+    let producers: Vec<_> = (0..3)
+        .map(|_| {
+            let (client, acks, stop) = (client.clone(), acks.clone(), stop.clone());
+            let half_answered = half_answered.clone();
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    if send_batch_until_decided(&client, &acks, &dependent_batch()).await {
+                        half_answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // At least three kills, and more (up to ten) until one has fallen
+    // between a batch's commit and its answer: the case this test is for.
+    let mut kills = 0;
+    loop {
+        wait_for_more_acks(&acks, 62).await;
+        let seen = half_answered.load(Ordering::Relaxed) > 0;
+        if (kills >= 3 && seen) || kills == 10 {
+            break;
+        }
+        // Batches are queued, being committed and being answered.
+        random_pause(30).await;
+        node.kill();
+        node = TepaiProcess::up(&nats.url(), data.path());
+        kills += 1;
+    }
+    stop.cancel();
+    for producer in producers {
+        producer.await.unwrap();
+    }
+
+    assert!(
+        acks.failed_attempts.load(Ordering::Relaxed) > 0,
+        "no batch was cut by the kills"
+    );
+    assert!(
+        half_answered.load(Ordering::Relaxed) > 0,
+        "in {kills} kills, none fell between a batch's commit and its answer"
+    );
+    // Every command was accepted, in its batch's order, seeing the ones
+    // before it: one event each, two for each retirement.
+    let answered = acks.list.lock().unwrap().clone();
+    assert!(answered.iter().all(|(_, r)| accepted_events(r) > 0));
+    assert!(multi_event_commands(&acks) > 0);
+    assert_exactly_once_everywhere(&client, data.path(), &nats.url(), &acks).await;
+    drop(node);
+}

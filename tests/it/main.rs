@@ -8,6 +8,7 @@
 mod assessment;
 mod auth;
 mod bad_input;
+mod batch;
 mod bench;
 mod bus;
 mod cli;

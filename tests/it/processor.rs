@@ -240,3 +240,38 @@ fn concurrent_producers_share_commits_and_each_gets_its_own_answer() {
     );
     assert!(processor.store().verify_chain().unwrap().is_clean());
 }
+
+#[tokio::test]
+async fn a_producers_batch_is_one_commit_even_past_the_writers_group_size() {
+    let dir = tempfile::tempdir().unwrap();
+    // Groups of at most 2 commands: a batch of 5 must still go alone, whole.
+    let options = WriterOptions {
+        max_batch: 2,
+        ..WriterOptions::default()
+    };
+    let writer = CommandWriter::spawn(open_processor(dir.path()), options).unwrap();
+    let handle = writer.handle();
+    let alone = handle
+        .submit(decoded(envelope(register(&id(), "张涛", HOHHOT))))
+        .await;
+    let batch: Vec<_> = (0..5)
+        .map(|_| envelope(register(&id(), "李娜", BAOTOU)))
+        .collect();
+    let ids: Vec<String> = batch.iter().map(|e| e.command_id.clone()).collect();
+    let results = handle
+        .submit_batch(batch.into_iter().map(decoded).collect())
+        .await;
+    drop(handle);
+    let processor = tokio::task::spawn_blocking(move || writer.join().unwrap())
+        .await
+        .unwrap();
+
+    assert_eq!(accepted(&alone)[0].global_position, 1);
+    let answered: Vec<(String, u64)> = results
+        .iter()
+        .map(|r| (r.command_id.clone(), accepted(r)[0].global_position))
+        .collect();
+    let expected: Vec<(String, u64)> = ids.into_iter().zip(2..=6).collect();
+    assert_eq!(answered, expected, "in order, one result per command");
+    assert_eq!(processor.commits(), 2, "the lone command, then the batch");
+}
