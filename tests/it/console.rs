@@ -126,13 +126,35 @@ impl Console {
 
     /// A WebDriver extension command the client has no method for.
     async fn driver_post(&self, path: &str, body: Value) -> Value {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
         let body = body.to_string();
         let request = format!(
-            "POST /session/{}/{path} HTTP/1.1\r\nHost: chromedriver\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /session/{}/{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
             self.session,
+            // chromedriver answers only a loopback Host.
+            self.driver.addr,
             body.len()
         );
-        http_client::send(self.driver.addr, &request).await.json()["value"].clone()
+        let mut stream = tokio::net::TcpStream::connect(self.driver.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        // chromedriver keeps the connection open: read as far as its length.
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).await.unwrap();
+            let line = line.trim_end().to_ascii_lowercase();
+            if line.is_empty() {
+                break;
+            }
+            if let Some(value) = line.strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut answer = vec![0; length];
+        reader.read_exact(&mut answer).await.unwrap();
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        answer["value"].clone()
     }
 
     /// Sets the page's viewport exactly (a window size would include the
@@ -549,7 +571,10 @@ async fn the_keyboard_alone_reaches_every_control_and_bad_input_shows_the_apis_m
             .unwrap();
         assert!(controls > 5, "{name} has {controls} controls");
         let mut reached = std::collections::BTreeSet::new();
-        for _ in 0..(controls * 2 + 10) {
+        let mut first = None;
+        // A date input takes a Tab per part (year, month, day), so focus
+        // may stay on one control for a few presses.
+        for _ in 0..(controls * 4 + 10) {
             let active = c.browser.active_element().await.unwrap();
             active.send_keys("\u{e004}").await.unwrap();
             let kb = c
@@ -558,9 +583,15 @@ async fn the_keyboard_alone_reaches_every_control_and_bad_input_shows_the_apis_m
                 .await
                 .unwrap();
             let kb = kb.as_str().unwrap_or_default().to_owned();
-            if !kb.is_empty() && !reached.insert(kb) {
+            if kb.is_empty() {
+                continue;
+            }
+            if first.is_none() {
+                first = Some(kb.clone());
+            } else if first.as_ref() == Some(&kb) && reached.len() > 1 {
                 break;
             }
+            reached.insert(kb);
         }
         assert_eq!(reached.len() as u64, controls, "{name}: Tab reached {reached:?}");
     }
