@@ -229,7 +229,10 @@ async fn assignments_csv(State(state): State<AppState>, raw: Pairs) -> Result<Re
             axum::http::header::CONTENT_TYPE,
             axum::http::HeaderValue::from_static(super::csv::CSV_CONTENT_TYPE),
         ),
-        (axum::http::HeaderName::from_static("x-next-page-token"), next),
+        (
+            axum::http::HeaderName::from_static("x-next-page-token"),
+            next,
+        ),
     ];
     Ok((headers, super::csv::assignments(&page.assignments)).into_response())
 }

@@ -135,7 +135,9 @@ impl Console {
             self.driver.addr,
             body.len()
         );
-        let mut stream = tokio::net::TcpStream::connect(self.driver.addr).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(self.driver.addr)
+            .await
+            .unwrap();
         stream.write_all(request.as_bytes()).await.unwrap();
         // chromedriver keeps the connection open: read as far as its length.
         let mut reader = tokio::io::BufReader::new(stream);
@@ -173,7 +175,9 @@ impl Console {
 
     /// The browser log's errors since the last call.
     async fn errors(&self) -> Vec<String> {
-        let entries = self.driver_post("se/log", json!({ "type": "browser" })).await;
+        let entries = self
+            .driver_post("se/log", json!({ "type": "browser" }))
+            .await;
         entries
             .as_array()
             .unwrap_or_else(|| panic!("no browser log: {entries}"))
@@ -321,8 +325,14 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
             cell["home_city"].as_str().unwrap(),
             cell["serving_city"].as_str().unwrap()
         );
-        assert_eq!(c.text(&format!("{key} .posts")).await, number(&cell["active_posts"]));
-        assert_eq!(c.text(&format!("{key} .hours")).await, number(&cell["hours_per_month"]));
+        assert_eq!(
+            c.text(&format!("{key} .posts")).await,
+            number(&cell["active_posts"])
+        );
+        assert_eq!(
+            c.text(&format!("{key} .hours")).await,
+            number(&cell["hours_per_month"])
+        );
         assert_eq!(
             digits(&c.text(&format!("{key} .minutes")).await),
             number(&cell["service_minutes"])
@@ -340,24 +350,42 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
     let page = c.api("/v1/assignments").await;
     let rows = page["assignments"].as_array().unwrap();
     assert!(!rows.is_empty());
-    let ids: Vec<&str> = rows.iter().map(|a| a["post_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|a| a["post_id"].as_str().unwrap())
+        .collect();
     assert_eq!(c.attrs("tr[data-post]", "data-post").await, ids);
-    let names: Vec<&str> = rows.iter().map(|a| a["commissioner_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|a| a["commissioner_name"].as_str().unwrap())
+        .collect();
     assert_eq!(c.texts("tr[data-post] a.commissioner").await, names);
     let hours: Vec<String> = rows.iter().map(|a| number(&a["hours_per_month"])).collect();
     assert_eq!(c.texts("tr[data-post] td.hours").await, hours);
 
     // A commissioner and a workstation: name, totals and posts.
     for (hash, path) in [
-        (format!("#/commissioner/{COMMISSIONER}"), format!("/v1/commissioners/{COMMISSIONER}")),
-        (format!("#/workstation/{WORKSTATION}"), format!("/v1/workstations/{WORKSTATION}")),
+        (
+            format!("#/commissioner/{COMMISSIONER}"),
+            format!("/v1/commissioners/{COMMISSIONER}"),
+        ),
+        (
+            format!("#/workstation/{WORKSTATION}"),
+            format!("/v1/workstations/{WORKSTATION}"),
+        ),
     ] {
         c.open(&hash).await;
         let detail = c.api(&path).await;
         let title = c.text("h1").await;
-        assert!(title.starts_with(detail["name"].as_str().unwrap()), "{title}");
+        assert!(
+            title.starts_with(detail["name"].as_str().unwrap()),
+            "{title}"
+        );
         let shown_posts = c.text("[data-total='posts'] .stat-value").await;
-        assert!(shown_posts.starts_with(&number(&detail["active_posts"])), "{shown_posts}");
+        assert!(
+            shown_posts.starts_with(&number(&detail["active_posts"])),
+            "{shown_posts}"
+        );
         assert_eq!(
             digits(&c.text("[data-total='minutes'] .stat-value").await),
             number(&detail["service_minutes"])
@@ -388,7 +416,10 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
             .map(|d| d["demand_id"].as_str().unwrap())
             .collect();
         let shown = c
-            .attrs(&format!("[data-status='{key}'] [data-demand]"), "data-demand")
+            .attrs(
+                &format!("[data-status='{key}'] [data-demand]"),
+                "data-demand",
+            )
             .await;
         assert_eq!(shown, want, "column {key}");
     }
@@ -411,7 +442,10 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
     let assessment = c.api(&format!("/v1/assessment?year={year}")).await;
     let rows = assessment["rows"].as_array().unwrap();
     assert!(!rows.is_empty());
-    let ids: Vec<&str> = rows.iter().map(|r| r["subject_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = rows
+        .iter()
+        .map(|r| r["subject_id"].as_str().unwrap())
+        .collect();
     assert_eq!(c.attrs("tr[data-subject]", "data-subject").await, ids);
     let points: Vec<String> = rows.iter().map(|r| number(&r["points"])).collect();
     assert_eq!(c.texts("tr[data-subject] td.points").await, points);
@@ -425,10 +459,21 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
     // A filter: serving city 包头, chosen in the form and submitted.
     c.open("#/assignments").await;
     let all = c.attrs("tr[data-post]", "data-post").await;
-    let select = c.browser.find(Locator::Css("select[name='serving_city']")).await.unwrap();
+    let select = c
+        .browser
+        .find(Locator::Css("select[name='serving_city']"))
+        .await
+        .unwrap();
     select.select_by_value("150200").await.unwrap();
-    let submit = c.browser.find(Locator::Css("form.filters button[type='submit']")).await.unwrap();
-    assert_eq!(c.after(async { submit.click().await.unwrap() }).await, "ready");
+    let submit = c
+        .browser
+        .find(Locator::Css("form.filters button[type='submit']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.after(async { submit.click().await.unwrap() }).await,
+        "ready"
+    );
     let filtered = c.api("/v1/assignments?serving_city=150200").await;
     let want: Vec<&str> = filtered["assignments"]
         .as_array()
@@ -438,8 +483,17 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
         .collect();
     let shown = c.attrs("tr[data-post]", "data-post").await;
     assert_eq!(shown, want);
-    assert!(!shown.is_empty() && shown.len() < all.len(), "{shown:?} of {all:?}");
-    assert!(c.browser.current_url().await.unwrap().as_str().contains("serving_city=150200"));
+    assert!(
+        !shown.is_empty() && shown.len() < all.len(),
+        "{shown:?} of {all:?}"
+    );
+    assert!(c
+        .browser
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("serving_city=150200"));
 
     // A link: the matrix cell Hohhot → Baotou opens its assignments, and an
     // assignment opens its commissioner.
@@ -450,7 +504,10 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
         .find(Locator::Css("td[data-cell='150100-150200'] a"))
         .await
         .unwrap();
-    assert_eq!(c.after(async { cell.click().await.unwrap() }).await, "ready");
+    assert_eq!(
+        c.after(async { cell.click().await.unwrap() }).await,
+        "ready"
+    );
     let on_date = matrix["on_date"].as_str().unwrap();
     let cross = c
         .api(&format!(
@@ -471,13 +528,27 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
         .unwrap()["active_posts"]
         .as_u64()
         .unwrap();
-    assert_eq!(want.len() as u64, cell_posts, "the cell counts its assignments");
+    assert_eq!(
+        want.len() as u64,
+        cell_posts,
+        "the cell counts its assignments"
+    );
     assert_eq!(c.attrs("tr[data-post]", "data-post").await, want);
     let first = &cross["assignments"][0];
-    let name_link = c.browser.find(Locator::Css("tr[data-post] a.commissioner")).await.unwrap();
-    assert_eq!(c.after(async { name_link.click().await.unwrap() }).await, "ready");
+    let name_link = c
+        .browser
+        .find(Locator::Css("tr[data-post] a.commissioner"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.after(async { name_link.click().await.unwrap() }).await,
+        "ready"
+    );
     let title = c.text("h1").await;
-    assert!(title.starts_with(first["commissioner_name"].as_str().unwrap()), "{title}");
+    assert!(
+        title.starts_with(first["commissioner_name"].as_str().unwrap()),
+        "{title}"
+    );
 
     // A demand opens its candidates.
     c.open("#/demands").await;
@@ -486,7 +557,10 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
         .find(Locator::Css(&format!("[data-demand='{DEMAND}'] h3 a")))
         .await
         .unwrap();
-    assert_eq!(c.after(async { demand.click().await.unwrap() }).await, "ready");
+    assert_eq!(
+        c.after(async { demand.click().await.unwrap() }).await,
+        "ready"
+    );
     let candidates = c.api(&format!("/v1/demands/{DEMAND}/candidates")).await;
     let ids: Vec<&str> = candidates["candidates"]
         .as_array()
@@ -498,13 +572,24 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
 
     // The history slider: an earlier position shows the matrix as it was.
     c.open("#/").await;
-    let head = matrix["as_of_position"].as_str().unwrap().parse::<u64>().unwrap();
+    let head = matrix["as_of_position"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
     let total = |m: &Value| -> u64 {
-        m["cells"].as_array().unwrap().iter().map(|x| x["active_posts"].as_u64().unwrap()).sum()
+        m["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["active_posts"].as_u64().unwrap())
+            .sum()
     };
     let mut earlier = None;
     for position in (1..head).rev() {
-        let then = c.api(&format!("/v1/city-matrix?as_of_position={position}")).await;
+        let then = c
+            .api(&format!("/v1/city-matrix?as_of_position={position}"))
+            .await;
         if total(&then) != total(&matrix) && total(&then) > 0 {
             earlier = Some((position, total(&then)));
             break;
@@ -539,7 +624,9 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
     assert!(label.contains(&position.to_string()), "{label}");
     // And back to the head with the keyboard: End on the slider.
     let slider = c.browser.find(Locator::Css("#history")).await.unwrap();
-    let back = c.after(async { slider.send_keys("\u{e010}").await.unwrap() }).await;
+    let back = c
+        .after(async { slider.send_keys("\u{e010}").await.unwrap() })
+        .await;
     assert_eq!(back, "ready");
     assert_eq!(
         digits(&c.text("[data-total='posts'] .stat-value").await),
@@ -593,15 +680,31 @@ async fn the_keyboard_alone_reaches_every_control_and_bad_input_shows_the_apis_m
             }
             reached.insert(kb);
         }
-        assert_eq!(reached.len() as u64, controls, "{name}: Tab reached {reached:?}");
+        assert_eq!(
+            reached.len() as u64,
+            controls,
+            "{name}: Tab reached {reached:?}"
+        );
     }
 
     // Bad parameters in a page's URL: the API's own message, on the page.
     for (hash, api) in [
-        ("#/assignments?status=bogus", "/v1/assignments?status=bogus".to_owned()),
-        ("#/?on_date=2026-13-45", "/v1/city-matrix?on_date=2026-13-45".to_owned()),
-        ("#/commissioner/not-an-id", "/v1/commissioners/not-an-id".to_owned()),
-        ("#/assessment?year=abc", "/v1/assessment?year=abc".to_owned()),
+        (
+            "#/assignments?status=bogus",
+            "/v1/assignments?status=bogus".to_owned(),
+        ),
+        (
+            "#/?on_date=2026-13-45",
+            "/v1/city-matrix?on_date=2026-13-45".to_owned(),
+        ),
+        (
+            "#/commissioner/not-an-id",
+            "/v1/commissioners/not-an-id".to_owned(),
+        ),
+        (
+            "#/assessment?year=abc",
+            "/v1/assessment?year=abc".to_owned(),
+        ),
         ("#/demands?colour=red", "/v1/demands?colour=red".to_owned()),
     ] {
         assert_eq!(c.open(hash).await, "error", "{hash}");

@@ -48,11 +48,7 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "text/javascript; charset=utf-8",
         include_str!("assets/pages.js"),
     ),
-    (
-        "icon.svg",
-        "image/svg+xml",
-        include_str!("assets/icon.svg"),
-    ),
+    ("icon.svg", "image/svg+xml", include_str!("assets/icon.svg")),
 ];
 
 const INDEX: &str = include_str!("assets/index.html");
@@ -69,7 +65,10 @@ fn asset_response(content_type: &'static str, body: &'static str) -> Response {
                 header::X_CONTENT_TYPE_OPTIONS,
                 HeaderValue::from_static("nosniff"),
             ),
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             // The assets change with the binary, not while it runs; a
             // revalidation per load keeps an upgraded node from serving a
             // browser yesterday's script.
