@@ -39,12 +39,19 @@ impl Drop for Driver {
     }
 }
 
-/// A node with the demo data set, and a browser pointed at it.
-struct Console {
+/// A node of the test's own: its nats-server, data directory and tasks.
+struct OwnNode {
     _nats: NatsServer,
     _data: tempfile::TempDir,
-    _profile: tempfile::TempDir,
     node: Node,
+}
+
+/// A browser pointed at a node's console: a node with the demo data set,
+/// or one already running elsewhere.
+struct Console {
+    own: Option<OwnNode>,
+    http: SocketAddr,
+    _profile: tempfile::TempDir,
     driver: Driver,
     session: String,
     browser: Client,
@@ -85,6 +92,17 @@ impl Console {
         tepai::demo::load(&tepai::config::NatsOptions::plain(nats.url()), false)
             .await
             .unwrap();
+        let http = node.http;
+        let own = OwnNode {
+            _nats: nats,
+            _data: data,
+            node,
+        };
+        Self::attach(http, Some(own)).await
+    }
+
+    /// A browser for the console at `http`.
+    async fn attach(http: SocketAddr, own: Option<OwnNode>) -> Self {
         let driver = start_driver().await;
         let profile = tempfile::tempdir().unwrap();
         let mut capabilities = serde_json::Map::new();
@@ -112,10 +130,9 @@ impl Console {
             .unwrap();
         let session = browser.session_id().await.unwrap().unwrap();
         let console = Self {
-            _nats: nats,
-            _data: data,
+            own,
+            http,
             _profile: profile,
-            node,
             driver,
             session,
             browser,
@@ -188,11 +205,11 @@ impl Console {
     }
 
     fn url(&self, hash: &str) -> String {
-        format!("http://{}/{hash}", self.node.http)
+        format!("http://{}/{hash}", self.http)
     }
 
     async fn api(&self, path: &str) -> Value {
-        let response = http_client::get(self.node.http, path).await;
+        let response = http_client::get(self.http, path).await;
         assert_eq!(response.status, 200, "{path}: {}", response.body);
         response.json()
     }
@@ -269,7 +286,9 @@ impl Console {
 
     async fn stop(self) {
         let _ = self.browser.close().await;
-        self.node.stop().await;
+        if let Some(own) = self.own {
+            own.node.stop().await;
+        }
     }
 }
 
@@ -708,10 +727,107 @@ async fn the_keyboard_alone_reaches_every_control_and_bad_input_shows_the_apis_m
         ("#/demands?colour=red", "/v1/demands?colour=red".to_owned()),
     ] {
         assert_eq!(c.open(hash).await, "error", "{hash}");
-        let response = http_client::get(c.node.http, &api).await;
+        let response = http_client::get(c.http, &api).await;
         assert_eq!(response.status, 400, "{api}");
         let message = response.json()["message"].as_str().unwrap().to_owned();
         assert_eq!(c.text(".error .message").await, message, "{hash}");
+    }
+    c.stop().await;
+}
+
+/// First render of every page, in the browser, against a node that is
+/// already running (`TEPAI_CONSOLE_ADDR=127.0.0.1:8080`), e.g. one loaded
+/// with 100,000 commissioners (BENCHMARKS.md, "Console"). Prints, per
+/// page, the Navigation Timing figures of fresh loads: the document's
+/// `responseEnd` and `domContentLoadedEventEnd`, and the console's
+/// `tepai-rendered` mark, set once the page's data is drawn, and (Resource
+/// Timing) the slowest of its `/v1` calls. Ignored:
+/// it measures, it does not judge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement against a running node; see BENCHMARKS.md"]
+async fn first_render_of_every_page() {
+    let addr: SocketAddr = std::env::var("TEPAI_CONSOLE_ADDR")
+        .expect("TEPAI_CONSOLE_ADDR names the node to measure")
+        .parse()
+        .unwrap();
+    let on_date = std::env::var("TEPAI_CONSOLE_DATE").unwrap_or_default();
+    let rounds: usize = std::env::var("TEPAI_CONSOLE_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let c = Console::attach(addr, None).await;
+    let date = if on_date.is_empty() {
+        String::new()
+    } else {
+        format!("?on_date={on_date}")
+    };
+    // The busiest commissioner and workstation of the first page on that date.
+    let first = c.api(&format!("/v1/assignments{date}")).await;
+    let first = &first["assignments"][0];
+    let status = c.api("/v1/status").await;
+    println!(
+        "node {addr}, head {}, date {on_date:?}",
+        status["last_position"]
+    );
+    println!("page          responseEnd  DOMContentLoaded  rendered: median   max  slowest /v1 call (ms, medians of {rounds} fresh loads)");
+    for (name, path) in [
+        ("overview", "#/".to_owned()),
+        ("assignments", "#/assignments".to_owned()),
+        (
+            "commissioner",
+            format!(
+                "#/commissioner/{}",
+                first["commissioner_id"].as_str().unwrap()
+            ),
+        ),
+        (
+            "workstation",
+            format!(
+                "#/workstation/{}",
+                first["workstation_id"].as_str().unwrap()
+            ),
+        ),
+        ("demands", "#/demands".to_owned()),
+        ("demand", format!("#/demand/{DEMAND}")),
+        ("assessment", "#/assessment".to_owned()),
+    ] {
+        let hash = format!("{path}{date}");
+        let mut rendered = Vec::new();
+        let mut response = Vec::new();
+        let mut loaded = Vec::new();
+        let mut api = Vec::new();
+        for _ in 0..rounds {
+            c.open(&hash).await;
+            let t = c
+                .browser
+                .execute(
+                    "const n = performance.getEntriesByType('navigation')[0]; \
+                     const m = performance.getEntriesByName('tepai-rendered'); \
+                     const api = performance.getEntriesByType('resource')\
+                       .filter((r) => r.name.includes('/v1/') && !r.name.includes('/v1/status'))\
+                       .reduce((a, r) => Math.max(a, r.responseEnd - r.startTime), 0); \
+                     return [n.responseEnd, n.domContentLoadedEventEnd, m.length ? m[0].startTime : -1, api];",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            response.push(t[0].as_f64().unwrap());
+            loaded.push(t[1].as_f64().unwrap());
+            rendered.push(t[2].as_f64().unwrap());
+            api.push(t[3].as_f64().unwrap());
+        }
+        for v in [&mut response, &mut loaded, &mut rendered, &mut api] {
+            v.sort_by(f64::total_cmp);
+        }
+        let median = |v: &[f64]| v[v.len() / 2];
+        println!(
+            "{name:<13} {:>11.0}  {:>16.0}  {:>16.0}  {:>4.0}  {:>16.0}",
+            median(&response),
+            median(&loaded),
+            median(&rendered),
+            rendered[rendered.len() - 1],
+            median(&api)
+        );
     }
     c.stop().await;
 }
