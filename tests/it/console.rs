@@ -359,6 +359,8 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
         posts += cell["active_posts"].as_u64().unwrap();
     }
     assert!(posts > 0, "the demo has posts today");
+    let all = c.text("td[data-sum='all']").await;
+    assert!(all.starts_with(&format!("{posts} 岗")), "{all}");
     assert_eq!(
         digits(&c.text("[data-total='posts'] .stat-value").await),
         posts.to_string()

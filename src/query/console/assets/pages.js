@@ -76,6 +76,19 @@ function assignmentRow(ctx, a) {
     h('td', {}, badge(a.status)));
 }
 
+/** The posts a timeline draws: those in term first, then the coming ones,
+ * then the rest, at most [`TIMELINE_POSTS`]; with a note when some are left
+ * out (the table below lists them all). */
+const TIMELINE_POSTS = 40;
+function timelineOf(ctx, posts, onDate, href, text) {
+  const order = { ACTIVE: 0, SCHEDULED: 1 };
+  const sorted = [...posts].sort((a, b) => (order[a.status] ?? 2) - (order[b.status] ?? 2));
+  const shown = sorted.slice(0, TIMELINE_POSTS);
+  const chart = timeline(shown, onDate, ctx.width, href, text);
+  if (!chart) return h('p', { class: 'empty' }, '尚无岗位。');
+  return [chart, shown.length < posts.length ? h('p', { class: 'legend' }, `显示 ${shown.length} / ${posts.length} 个岗位（在岗的在前）；全部见下表。`) : null];
+}
+
 const ASSIGNMENT_HEAD = ['特派员', '户籍', '工作站', '服务城市', '跨市', '岗位', '小时/月', '任期', '状态'];
 
 const overview = {
@@ -91,6 +104,15 @@ const overview = {
     const share = (part, all) => (all === 0 ? '—' : `${((100 * part) / all).toFixed(1)}%`);
     const cellOf = (home, serving) => cells.find((c) => c.home_city === home && c.serving_city === serving)
       || { home_city: home, serving_city: serving, active_posts: 0, hours_per_month: 0, service_minutes: '0' };
+    const sum = (list) => ({
+      posts: list.reduce((a, c) => a + c.active_posts, 0),
+      hours: list.reduce((a, c) => a + c.hours_per_month, 0),
+      minutes: list.reduce((a, c) => a + Number(c.service_minutes), 0),
+    });
+    const totalCell = (list, key) => {
+      const t = sum(list);
+      return h('td', { 'data-sum': key }, `${num(t.posts)} 岗 · ${num(t.hours)} 时/月 · ${num(t.minutes)} 分钟`);
+    };
     const rows = CITIES.map(([home, homeName]) => h('tr', {},
       h('th', { scope: 'row' }, homeName),
       CITIES.map(([serving]) => {
@@ -100,7 +122,11 @@ const overview = {
             h('span', { class: 'posts' }, c.active_posts), ' 岗 · ',
             h('span', { class: 'hours' }, c.hours_per_month), ' 时/月 · ',
             h('span', { class: 'minutes' }, num(c.service_minutes)), ' 分钟'));
-      })));
+      }),
+      totalCell(cells.filter((c) => c.home_city === home), `home-${home}`)));
+    rows.push(h('tr', { class: 'sum' }, h('th', { scope: 'row' }, '合计'),
+      CITIES.map(([serving]) => totalCell(cells.filter((c) => c.serving_city === serving), `serving-${serving}`)),
+      totalCell(cells, 'all')));
     return [
       h('h1', {}, '呼包两市派驻总览'),
       h('p', { class: 'lead' }, `${m.on_date} 在岗岗位；服务时长统计 ${m.from_date} 至 ${m.to_date}；事件位置 ${m.as_of_position}`),
@@ -113,7 +139,7 @@ const overview = {
       h('section', { class: 'card' }, h('h2', {}, '人才流向'),
         cityFlows(cells, ctx.width),
         h('p', { class: 'legend' }, h('span', { class: 'key same' }), '本市服务 ', h('span', { class: 'key cross' }), '跨市服务；线宽为每月服务小时')),
-      table('城市矩阵（行：户籍城市；列：服务城市）', ['户籍 \\ 服务', ...CITIES.map(([, n]) => n)], rows, { class: 'matrix' }),
+      table('城市矩阵（行：户籍城市；列：服务城市）', ['户籍 \\ 服务', ...CITIES.map(([, n]) => n), '合计'], rows, { class: 'matrix' }),
     ];
   },
 };
@@ -189,7 +215,7 @@ const commissioner = {
         stat('每月小时 / 上限', `${c.active_hours_per_month} / ${HOURS_LIMIT}`, { 'data-total': 'hours' }),
         stat('累计服务（分钟）', num(c.service_minutes), { 'data-total': 'minutes' })),
       h('section', { class: 'card' }, h('h2', {}, '岗位时间线'),
-        timeline(c.posts, c.on_date, ctx.width, (p) => link(ctx, `/workstation/${p.workstation_id}`), (p) => `${p.role} · ${p.workstation_name}`) || h('p', { class: 'empty' }, '尚无岗位。')),
+        timelineOf(ctx, c.posts, c.on_date, (p) => link(ctx, `/workstation/${p.workstation_id}`), (p) => `${p.role} · ${p.workstation_name}`)),
       h('section', { class: 'card' }, h('h2', {}, '每月工作量与 80 小时上限'),
         load.length ? monthBars(load, HOURS_LIMIT, ctx.width, '小时', '每月工作量') : h('p', { class: 'empty' }, '尚无岗位。'),
         h('p', { class: 'legend' }, '每月取任一日同时在任岗位的小时数之和的最大值；上限为默认政策的 80 小时。')),
@@ -224,7 +250,7 @@ const workstation = {
         seats.length ? monthBars(seats, w.capacity, ctx.width, '人', '每月岗位数与容量') : h('p', { class: 'empty' }, '尚无岗位。'),
         h('p', { class: 'legend' }, '每月取任一日同时在任的岗位数的最大值。')),
       h('section', { class: 'card' }, h('h2', {}, '岗位时间线'),
-        timeline(w.posts, w.on_date, ctx.width, (p) => link(ctx, `/commissioner/${p.commissioner_id}`), (p) => `${p.commissioner_name} · ${p.role}`) || h('p', { class: 'empty' }, '尚无岗位。')),
+        timelineOf(ctx, w.posts, w.on_date, (p) => link(ctx, `/commissioner/${p.commissioner_id}`), (p) => `${p.commissioner_name} · ${p.role}`)),
       w.posts.length ? table('岗位', ASSIGNMENT_HEAD, w.posts.map((a) => assignmentRow(ctx, a)), { class: 'assignments' }) : null,
       serviceByYear(years),
     ];
