@@ -5,6 +5,7 @@
 //! browser's own log is the collector of script errors and failed requests.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,7 +27,9 @@ const COMMISSIONER: &str = "7e9a1000-0001-4000-8000-000000000001";
 const WORKSTATION: &str = "7e9a1000-0002-4000-8000-000000000001";
 const DEMAND: &str = "7e9a1000-0005-4000-8000-000000000001";
 
-/// chromedriver as a child, killed on drop.
+/// chromedriver as a child in a process group of its own, which the
+/// browsers it starts join; the whole group is killed on drop, so a failed
+/// test leaves no chromium behind.
 struct Driver {
     child: Child,
     addr: SocketAddr,
@@ -34,6 +37,8 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -66,6 +71,7 @@ async fn start_driver() -> Driver {
     let port = reserved_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
