@@ -390,6 +390,50 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
     let hours: Vec<String> = rows.iter().map(|a| number(&a["hours_per_month"])).collect();
     assert_eq!(c.texts("tr[data-post] td.hours").await, hours);
 
+    // The page's CSV link answers the same rows.
+    let href = c
+        .browser
+        .find(Locator::Css("a[download='assignments.csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let csv = http_client::get(c.http, &href).await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.head.contains("content-type: text/csv"), "{}", csv.head);
+    assert_eq!(csv.body.lines().count(), rows.len() + 1);
+    assert!(csv.body.lines().nth(1).unwrap().starts_with(ids[0]));
+
+    // The console's own files: their types, and a CSP that allows only
+    // the node itself.
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/console/app.js", "text/javascript"),
+        ("/console/style.css", "text/css"),
+        ("/console/icon.svg", "image/svg+xml"),
+    ] {
+        let response = http_client::get(c.http, path).await;
+        assert_eq!(response.status, 200, "{path}");
+        assert!(
+            response.head.contains(&format!("content-type: {kind}")),
+            "{path}: {}",
+            response.head
+        );
+        assert!(
+            response
+                .head
+                .contains("content-security-policy: default-src 'none'; script-src 'self';"),
+            "{path}: {}",
+            response.head
+        );
+    }
+    assert_eq!(
+        http_client::get(c.http, "/console/nope.js").await.status,
+        404
+    );
+
     // A commissioner and a workstation: name, totals and posts.
     for (hash, path) in [
         (
