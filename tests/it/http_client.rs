@@ -19,15 +19,9 @@ impl Response {
 }
 
 pub async fn get(addr: SocketAddr, path_and_query: &str) -> Response {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request =
         format!("GET {path_and_query} HTTP/1.1\r\nHost: tepai\r\nConnection: close\r\n\r\n");
-    send(addr, &request).await
-}
-
-/// Sends a whole HTTP/1.1 request (with `Connection: close`) and reads the
-/// answer to its end.
-pub async fn send(addr: SocketAddr, request: &str) -> Response {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
