@@ -1,5 +1,5 @@
-//! CSV (RFC 4180) of the views that export it: the assessment, the demands
-//! and the candidates. Shared by `GET /v1/assessment.csv` and
+//! CSV (RFC 4180) of the views that export it: the assessment, the demands,
+//! the candidates and a page of assignments. Shared by `GET /v1/assessment.csv` and
 //! `tepai query … --output csv`, so both print the same bytes.
 
 use std::fmt::Write as _;
@@ -53,6 +53,56 @@ pub fn assessment(rows: &[pb::AssessmentRow]) -> String {
                 r.points.to_string(),
                 grade,
                 r.satisfaction_total.to_string(),
+            ],
+        );
+    }
+    out
+}
+
+/// A page of assignments: the protobuf field names of `Assignment`, the
+/// status by its protobuf name (`ACTIVE` …).
+pub fn assignments(rows: &[pb::Assignment]) -> String {
+    let mut out = String::new();
+    line(
+        &mut out,
+        [
+            "post_id",
+            "commissioner_id",
+            "commissioner_name",
+            "home_city",
+            "workstation_id",
+            "workstation_name",
+            "host_city",
+            "serving_city",
+            "cross_city",
+            "role",
+            "hours_per_month",
+            "start_date",
+            "end_date",
+            "status",
+        ]
+        .map(str::to_owned),
+    );
+    for r in rows {
+        let status = pb::AssignmentStatus::try_from(r.status)
+            .map_or_else(|_| r.status.to_string(), |s| s.as_str_name().to_owned());
+        line(
+            &mut out,
+            [
+                r.post_id.clone(),
+                r.commissioner_id.clone(),
+                r.commissioner_name.clone(),
+                r.home_city.clone(),
+                r.workstation_id.clone(),
+                r.workstation_name.clone(),
+                r.host_city.clone(),
+                r.serving_city.clone(),
+                r.cross_city.to_string(),
+                r.role.clone(),
+                r.hours_per_month.to_string(),
+                r.start_date.clone(),
+                r.end_date.clone(),
+                status,
             ],
         );
     }
@@ -259,6 +309,32 @@ c1,\"Wang, \"\"Min\"\"\",150100,12,13,900,120,3,4.67,2,136,PASS,14\r\n";
         assert_eq!(
             candidates(&[candidate]).lines().nth(1),
             Some("c1,陈立新,150100,内蒙古工业大学,新材料,true,2,50,30,0,0,w4:4")
+        );
+    }
+
+    #[test]
+    fn an_assignment_is_a_line_with_its_status_name() {
+        let post = pb::Assignment {
+            post_id: "p1".into(),
+            commissioner_id: "c1".into(),
+            commissioner_name: "陈立新".into(),
+            home_city: "150100".into(),
+            workstation_id: "w6".into(),
+            workstation_name: "包钢集团特派员工作站".into(),
+            host_city: "150200".into(),
+            serving_city: "150200".into(),
+            cross_city: true,
+            role: "顾问, 兼职".into(),
+            hours_per_month: 20,
+            start_date: "2026-03-01".into(),
+            end_date: "2027-02-28".into(),
+            status: pb::AssignmentStatus::Active as i32,
+        };
+        let csv = assignments(&[post]);
+        assert!(csv.starts_with("post_id,commissioner_id,commissioner_name,"));
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("p1,c1,陈立新,150100,w6,包钢集团特派员工作站,150200,150200,true,\"顾问, 兼职\",20,2026-03-01,2027-02-28,ACTIVE")
         );
     }
 }

@@ -182,7 +182,7 @@ fn json<T: serde::Serialize>(value: &T) -> Response {
     Json(value).into_response()
 }
 
-async fn assignments(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+fn assignments_query(raw: Pairs) -> Result<pb::AssignmentsQuery, ApiError> {
     let p = Params::new(
         raw,
         &[
@@ -198,7 +198,7 @@ async fn assignments(State(state): State<AppState>, raw: Pairs) -> Result<Respon
             "page_token",
         ],
     )?;
-    let query = pb::AssignmentsQuery {
+    Ok(pb::AssignmentsQuery {
         on_date: p.text("on_date"),
         commissioner_id: p.text("commissioner_id"),
         workstation_id: p.text("workstation_id"),
@@ -209,8 +209,32 @@ async fn assignments(State(state): State<AppState>, raw: Pairs) -> Result<Respon
         as_of_position: p.number("as_of_position")?,
         page_size: p.number("page_size")?,
         page_token: p.text("page_token"),
-    };
+    })
+}
+
+async fn assignments(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let query = assignments_query(raw)?;
     Ok(json(&state.queries.assignments(query).await?))
+}
+
+/// The same page as `/v1/assignments`, as CSV; the next page's token is in
+/// the `x-next-page-token` header, so the export stays one bounded page.
+async fn assignments_csv(State(state): State<AppState>, raw: Pairs) -> Result<Response, ApiError> {
+    let query = assignments_query(raw)?;
+    let page = state.queries.assignments(query).await?;
+    let next = axum::http::HeaderValue::from_str(&page.next_page_token)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static(""));
+    let headers = [
+        (
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(super::csv::CSV_CONTENT_TYPE),
+        ),
+        (
+            axum::http::HeaderName::from_static("x-next-page-token"),
+            next,
+        ),
+    ];
+    Ok((headers, super::csv::assignments(&page.assignments)).into_response())
 }
 
 async fn commissioner(
@@ -456,7 +480,7 @@ async fn method_not_allowed() -> Response {
 
 async fn not_found() -> ApiError {
     ApiError(QueryError::NotFound(
-        "no such path; see /v1/assignments, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/demands, /v1/candidates, /v1/assessment, /v1/assessment.csv, /v1/status".into(),
+        "no such path; see / (the console), /v1/assignments, /v1/assignments.csv, /v1/commissioners/{id}, /v1/workstations/{id}, /v1/city-matrix, /v1/demands, /v1/candidates, /v1/assessment, /v1/assessment.csv, /v1/status".into(),
     ))
 }
 
@@ -467,6 +491,7 @@ pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> 
     // however busy the views are.
     let views = Router::new()
         .route("/v1/assignments", get(assignments))
+        .route("/v1/assignments.csv", get(assignments_csv))
         .route("/v1/commissioners/{id}", get(commissioner))
         .route("/v1/workstations/{id}", get(workstation))
         .route("/v1/city-matrix", get(city_matrix))
@@ -479,6 +504,7 @@ pub fn router(queries: Arc<QueryService>, metrics: Option<PrometheusHandle>) -> 
         .route_layer(middleware::from_fn_with_state(state.clone(), bounded));
     Router::new()
         .merge(views)
+        .merge(super::console::routes())
         .route("/v1/status", get(status))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus_metrics))

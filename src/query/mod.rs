@@ -2,6 +2,7 @@
 //! protobuf) and HTTP/JSON, from SQLite connections kept off the async
 //! threads.
 
+pub mod console;
 pub mod csv;
 pub mod http;
 pub mod nats;

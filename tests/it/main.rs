@@ -13,6 +13,7 @@ mod bench;
 mod bus;
 mod cli;
 mod cluster;
+mod console;
 mod crash;
 mod demands;
 mod failover;
