@@ -128,6 +128,9 @@ CREATE INDEX demands_city ON demands (city, demand_id);
 -- The candidates view's seat count reads every post of the workstations
 -- serving a city whose term meets the period: from this index alone.
 CREATE INDEX posts_workstation_terms ON posts (workstation_id, start_date, end_date, valid_from, valid_to);
+-- And the posts of each candidate that meet the period, with what the
+-- posts, hours and duplicate rules need, likewise from the index alone.
+CREATE INDEX posts_commissioner_terms ON posts (commissioner_id, start_date, end_date, valid_from, valid_to, hours_per_month, workstation_id, serving_city);
 
 CREATE TABLE demand_services (
     demand_id  TEXT    NOT NULL,
@@ -202,7 +205,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), ProjectionError> {
 /// rebuild into a new file drops them before loading and creates them at
 /// the end: one sort per index is cheaper than inserting every row into
 /// each of them as it comes.
-const SECONDARY_INDEXES: [(&str, &str, &str); 13] = [
+const SECONDARY_INDEXES: [(&str, &str, &str); 14] = [
     (
         "commissioners_current",
         "DROP INDEX IF EXISTS commissioners_current",
@@ -267,6 +270,11 @@ const SECONDARY_INDEXES: [(&str, &str, &str); 13] = [
         "posts_workstation_terms",
         "DROP INDEX IF EXISTS posts_workstation_terms",
         "CREATE INDEX posts_workstation_terms ON posts (workstation_id, start_date, end_date, valid_from, valid_to)",
+    ),
+    (
+        "posts_commissioner_terms",
+        "DROP INDEX IF EXISTS posts_commissioner_terms",
+        "CREATE INDEX posts_commissioner_terms ON posts (commissioner_id, start_date, end_date, valid_from, valid_to, hours_per_month, workstation_id, serving_city)",
     ),
 ];
 

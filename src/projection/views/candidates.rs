@@ -7,7 +7,7 @@
 //! hold at the asked position, as `decide` feeds them from its state. The
 //! SQL only gathers the terms; it decides nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use rusqlite::{named_params, Connection, OptionalExtension};
 
@@ -71,7 +71,20 @@ impl Views {
             return Err(invalid("end_date", rejection.to_string()));
         }
 
-        let (mut ranked, seats) = candidates(&tx, at, &criteria, policy)?;
+        // The seat count reads a hundred thousand post terms at scale and
+        // does not depend on who the candidates are: another thread counts
+        // the first part of the workstations while this one finds the
+        // people (about a third of the work), then counts the rest.
+        let mut stations = open_stations(&tx, at, &criteria)?;
+        let rest = stations.split_off(stations.len() * 3 / 5);
+        let (mut seats, (mut ranked, more_seats)) = self.beside(
+            |side| with_free_seats(side, at, &criteria, stations),
+            || {
+                let ranked = candidates(&tx, at, &criteria, policy)?;
+                Ok((ranked, with_free_seats(&tx, at, &criteria, rest)?))
+            },
+        )?;
+        seats.extend(more_seats);
         ranked.sort_by(|a, b| rank(&a.0, &b.0));
         let page_len = usize::try_from(page_size).unwrap_or(usize::MAX);
         let total = ranked.len();
@@ -190,24 +203,15 @@ fn stored_date(text: &str) -> Result<Date, QueryError> {
         .map_err(|e| QueryError::Storage(format!("a stored date is not a date: {e}")))
 }
 
-/// Every candidate, unranked, with the posts they hold in the period;
-/// and the open workstations serving the city with a seat on every day.
-#[allow(clippy::type_complexity)]
+/// Every candidate, unranked, with the posts they hold in the period.
 fn candidates(
     conn: &Connection,
     at: u64,
     criteria: &Criteria,
     policy: &Policy,
-) -> Result<
-    (
-        Vec<(pb::Candidate, Vec<HeldPost>)>,
-        Vec<pb::WorkstationOption>,
-    ),
-    QueryError,
-> {
+) -> Result<Vec<(pb::Candidate, Vec<HeldPost>)>, QueryError> {
     let wanted = serde_json::Value::from(criteria.expertise.clone()).to_string();
     let (from, to) = (criteria.from.to_string(), criteria.to.to_string());
-    let seats = seats(conn, at, criteria)?;
 
     // Active commissioners holding a wanted tag, found through the tag
     // rows of their versions; the version valid at the position decides.
@@ -305,7 +309,7 @@ fn candidates(
         }
         out.push((candidate, posts));
     }
-    Ok((out, seats))
+    Ok(out)
 }
 
 /// The seats a candidate holding `posts` may take: all of them but where
@@ -329,14 +333,18 @@ fn options(
         .collect()
 }
 
-/// Open workstations serving the city with a seat on every day of the
-/// period, in id order.
-fn seats(
+/// An open workstation serving the city, before its seats are counted.
+struct Station {
+    option: pb::WorkstationOption,
+    capacity: u32,
+}
+
+/// The open workstations serving the city as of `at`, in id order.
+fn open_stations(
     conn: &Connection,
     at: u64,
     criteria: &Criteria,
-) -> Result<Vec<pb::WorkstationOption>, QueryError> {
-    let (from, to) = (criteria.from.to_string(), criteria.to.to_string());
+) -> Result<Vec<Station>, QueryError> {
     let mut open = conn.prepare_cached(
         "SELECT w.workstation_id, w.name, w.host_city, w.capacity FROM workstations w
          WHERE w.valid_from <= :at AND (w.valid_to IS NULL OR w.valid_to > :at)
@@ -344,24 +352,48 @@ fn seats(
            AND EXISTS (SELECT 1 FROM json_each(w.served_cities) s WHERE s.value = :city)
          ORDER BY w.workstation_id",
     )?;
-    let mut stations: BTreeMap<String, (pb::WorkstationOption, u32, Vec<Term>)> = BTreeMap::new();
     let mut rows = open.query(named_params! {
         ":at": at,
         ":open": pb::WorkstationStatus::WorkstationOpen as i32,
         ":city": criteria.city,
     })?;
+    let mut stations = Vec::new();
     while let Some(r) = rows.next()? {
-        let id: String = r.get(0)?;
-        let option = pb::WorkstationOption {
-            workstation_id: id.clone(),
-            name: r.get(1)?,
-            host_city: r.get(2)?,
-            free_seats: 0,
-        };
-        stations.insert(id, (option, r.get(3)?, Vec::new()));
+        stations.push(Station {
+            option: pb::WorkstationOption {
+                workstation_id: r.get(0)?,
+                name: r.get(1)?,
+                host_city: r.get(2)?,
+                free_seats: 0,
+            },
+            capacity: r.get(3)?,
+        });
     }
-    drop(rows);
-    let ids = serde_json::Value::from(stations.keys().cloned().collect::<Vec<_>>()).to_string();
+    Ok(stations)
+}
+
+/// Those of `stations` with a seat on every day of the period, each with
+/// the seats free on its fullest day, in the order given.
+fn with_free_seats(
+    conn: &Connection,
+    at: u64,
+    criteria: &Criteria,
+    stations: Vec<Station>,
+) -> Result<Vec<pb::WorkstationOption>, QueryError> {
+    let (from, to) = (criteria.from.to_string(), criteria.to.to_string());
+    let index: HashMap<&str, usize> = stations
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.option.workstation_id.as_str(), i))
+        .collect();
+    let ids = serde_json::Value::from(
+        stations
+            .iter()
+            .map(|s| s.option.workstation_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .to_string();
+    let mut terms: Vec<Vec<Term>> = vec![Vec::new(); stations.len()];
     let mut running = conn.prepare_cached(
         "SELECT p.workstation_id, p.start_date, p.end_date
          FROM json_each(:ids) i
@@ -373,33 +405,34 @@ fn seats(
         running.query(named_params! {":ids": ids, ":at": at, ":from": from, ":to": to})?;
     // Rows come grouped by workstation (the join follows the id list), and
     // there are a hundred thousand of them at scale: the text is read in
-    // place, and the map is looked up only when the workstation changes.
-    let mut current: Option<(String, Vec<Term>)> = None;
-    let mut finished: Vec<(String, Vec<Term>)> = Vec::new();
+    // place, and the index is looked up only when the workstation changes.
+    let mut current: Option<(String, usize)> = None;
     while let Some(r) = rows.next()? {
         let id = text(r, 0)?;
-        let (first, last) = (text(r, 1)?, text(r, 2)?);
-        // Capacity counts posts, not hours.
-        let term = (stored_date(first)?, stored_date(last)?, 0);
-        match &mut current {
-            Some((running_id, terms)) if running_id == id => terms.push(term),
+        let slot = match &current {
+            Some((running_id, slot)) if running_id == id => *slot,
             _ => {
-                finished.extend(current.replace((id.to_owned(), vec![term])));
+                let slot = *index.get(id).ok_or_else(|| {
+                    QueryError::Storage(format!("workstation {id} was not asked"))
+                })?;
+                current = Some((id.to_owned(), slot));
+                slot
             }
-        }
+        };
+        // Capacity counts posts, not hours.
+        terms[slot].push((stored_date(text(r, 1)?)?, stored_date(text(r, 2)?)?, 0));
     }
     drop(rows);
-    for (id, terms) in finished.into_iter().chain(current) {
-        if let Some((_, _, running)) = stations.get_mut(&id) {
-            running.extend(terms);
-        }
-    }
     Ok(stations
-        .into_values()
-        .filter_map(|(mut option, capacity, terms)| {
-            let free = workstation_load(terms, criteria.from, criteria.to, capacity).ok()?;
-            option.free_seats = free;
-            Some(option)
+        .into_iter()
+        .zip(terms)
+        .filter_map(|(station, terms)| {
+            let free =
+                workstation_load(terms, criteria.from, criteria.to, station.capacity).ok()?;
+            Some(pb::WorkstationOption {
+                free_seats: free,
+                ..station.option
+            })
         })
         .collect())
 }

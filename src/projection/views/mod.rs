@@ -11,7 +11,7 @@ mod candidates;
 mod demands;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::Datelike;
 use rusqlite::{named_params, Connection, OpenFlags, OptionalExtension, ToSql};
@@ -22,6 +22,16 @@ use crate::domain::{
     parse_date_or, CityCode, CommissionerId, Date, FieldError, PostId, WorkstationId,
 };
 use crate::wire::pb;
+
+/// A read-only connection to the views file at `path`.
+fn read_only(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
 
 /// Page size when the query asks for 0.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -75,17 +85,18 @@ impl From<FieldError> for QueryError {
 #[derive(Debug)]
 pub struct Views {
     conn: Connection,
+    path: PathBuf,
+    /// A second connection for the part of a query that runs beside the
+    /// rest on another thread (the candidates' seat count); opened on
+    /// first use, lent to that thread and given back.
+    side: std::cell::RefCell<Option<Connection>>,
 }
 
 impl Views {
     /// Opens existing views read-only; [`super::Projection::open`] must have
     /// created and migrated the file.
     pub fn open(path: &Path) -> Result<Self, ProjectionError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let conn = read_only(path)?;
         let found = schema::current_version(&conn)?;
         if found != schema::latest_version() {
             return Err(ProjectionError::SchemaVersion {
@@ -93,7 +104,42 @@ impl Views {
                 known: schema::latest_version(),
             });
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+            side: std::cell::RefCell::new(None),
+        })
+    }
+
+    /// Runs `job` on the side connection in another thread while `here`
+    /// runs on this one, and returns both results. The side connection
+    /// reads its own snapshot; a job that reads as of a position at or
+    /// below the main transaction's checkpoint sees the same rows, since
+    /// rows of a position, once written, only ever get closed later.
+    fn beside<A: Send, B>(
+        &self,
+        job: impl FnOnce(&Connection) -> Result<A, QueryError> + Send,
+        here: impl FnOnce() -> Result<B, QueryError>,
+    ) -> Result<(A, B), QueryError> {
+        let side = match self.side.borrow_mut().take() {
+            Some(side) => side,
+            None => read_only(&self.path)?,
+        };
+        std::thread::scope(|scope| {
+            let running = scope.spawn(move || {
+                let answer = side
+                    .unchecked_transaction()
+                    .map_err(QueryError::from)
+                    .and_then(|tx| job(&tx));
+                (side, answer)
+            });
+            let mine = here();
+            let (side, theirs) = running
+                .join()
+                .map_err(|_| QueryError::Storage("a query's side thread panicked".into()))?;
+            *self.side.borrow_mut() = Some(side);
+            Ok((theirs?, mine?))
+        })
     }
 
     /// The last global position applied to the views.
