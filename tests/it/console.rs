@@ -468,6 +468,28 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
             .map(|p| p["post_id"].as_str().unwrap())
             .collect();
         assert_eq!(c.attrs("tr[data-post]", "data-post").await, ids);
+        // Service by month: the API's months, in its order, with its minutes.
+        let months = detail["service_by_month"].as_array().unwrap();
+        // 陈立新 served the demo's demand; 金宇生物's station has no record.
+        assert_eq!(
+            months.is_empty(),
+            path.contains("/workstations/"),
+            "service by month: {detail}"
+        );
+        let shown: Vec<String> = c.attrs("tr[data-month]", "data-month").await;
+        let wanted: Vec<&str> = months
+            .iter()
+            .map(|m| m["month"].as_str().unwrap())
+            .collect();
+        assert_eq!(shown, wanted);
+        let minutes: Vec<String> = months.iter().map(|m| number(&m["minutes"])).collect();
+        let shown_minutes: Vec<String> = c
+            .texts("tr[data-month] td.minutes")
+            .await
+            .iter()
+            .map(|t| digits(t))
+            .collect();
+        assert_eq!(shown_minutes, minutes);
     }
 
     // The demands board: each demand in its status's column.

@@ -121,3 +121,41 @@ fn unknown_or_not_yet_registered_entities_are_not_found() {
     );
     assert!(matches!(workstation, Err(QueryError::NotFound(_))));
 }
+
+/// Service by month counts each record in the month of its date, only
+/// those recorded by the asked position, for a commissioner and through a
+/// workstation's posts.
+#[test]
+fn details_give_service_by_month_as_of_a_position() {
+    let f = fed(26);
+    let months = |detail: &[pb::MonthlyService]| {
+        detail
+            .iter()
+            .map(|m| (m.month.clone(), m.minutes, m.records))
+            .collect::<Vec<_>>()
+    };
+    let commissioner = |at: u64| {
+        let q = pb::CommissionerQuery {
+            commissioner_id: c(1).to_string(),
+            on_date: "2025-04-15".into(),
+            as_of_position: at,
+        };
+        months(&f.views.commissioner(&q, today()).unwrap().service_by_month)
+    };
+    let march = ("2025-03".to_owned(), 120 + 60, 2);
+    assert_eq!(commissioner(0), [march.clone(), ("2025-04".into(), 45, 1)]);
+    // Service record 4 (2025-04-20) came at position 23.
+    assert_eq!(commissioner(22), [march]);
+    assert!(commissioner(11).is_empty());
+
+    let q = pb::WorkstationQuery {
+        workstation_id: w(1).to_string(),
+        on_date: "2025-04-15".into(),
+        as_of_position: 0,
+    };
+    let saihan = f.views.workstation(&q, today()).unwrap();
+    assert_eq!(
+        months(&saihan.service_by_month),
+        [("2025-03".into(), 60, 1), ("2025-04".into(), 90 + 45, 2)]
+    );
+}

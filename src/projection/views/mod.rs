@@ -246,6 +246,7 @@ impl Views {
         detail.active_hours_per_month = totals.active_hours;
         detail.service_minutes = totals.service_minutes;
         detail.posts = totals.posts;
+        detail.service_by_month = by_month(&tx, COMMISSIONER_MONTHS, &id, at)?;
         detail.on_date = on_date.to_string();
         detail.as_of_position = at;
         Ok(detail)
@@ -295,6 +296,7 @@ impl Views {
         detail.active_hours_per_month = totals.active_hours;
         detail.service_minutes = totals.service_minutes;
         detail.posts = totals.posts;
+        detail.service_by_month = by_month(&tx, WORKSTATION_MONTHS, &id, at)?;
         detail.on_date = on_date.to_string();
         detail.as_of_position = at;
         Ok(detail)
@@ -427,6 +429,32 @@ const COMMISSIONER_MINUTES: &str = "SELECT COALESCE(SUM(minutes), 0) FROM servic
 /// Service minutes recorded through a workstation's posts up to `:at`.
 const WORKSTATION_MINUTES: &str = "SELECT COALESCE(SUM(minutes), 0) FROM services
      WHERE workstation_id = :id AND position <= :at";
+/// A commissioner's service up to `:at` by month of its date.
+const COMMISSIONER_MONTHS: &str = "SELECT substr(date, 1, 7) AS month, SUM(minutes), COUNT(*)
+     FROM services WHERE commissioner_id = :id AND position <= :at
+     GROUP BY month ORDER BY month";
+/// A workstation's service up to `:at` by month of its date.
+const WORKSTATION_MONTHS: &str = "SELECT substr(date, 1, 7) AS month, SUM(minutes), COUNT(*)
+     FROM services WHERE workstation_id = :id AND position <= :at
+     GROUP BY month ORDER BY month";
+
+/// Service by month, from one of the `*_MONTHS` statements.
+fn by_month(
+    conn: &Connection,
+    sql: &str,
+    id: &str,
+    at: u64,
+) -> Result<Vec<pb::MonthlyService>, QueryError> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let months = statement.query_map(named_params! {":id": id, ":at": at}, |r| {
+        Ok(pb::MonthlyService {
+            month: r.get(0)?,
+            minutes: r.get(1)?,
+            records: r.get(2)?,
+        })
+    })?;
+    Ok(months.collect::<Result<_, _>>()?)
+}
 
 /// What a detail view shows besides the entity itself.
 struct PostsAndTotals {

@@ -172,36 +172,23 @@ const assignments = {
   },
 };
 
-async function yearsOfService(ctx, kind, id, posts, onDate) {
-  const last = Number(onDate.slice(0, 4));
-  const first = Math.max(last - 4, Math.min(last, ...posts.map((p) => Number(p.start_date.slice(0, 4)))));
-  const years = [];
-  for (let y = first; y <= last; y += 1) years.push(y);
-  const idParam = kind === 'commissioners' ? 'commissioner_id' : 'workstation_id';
-  const pages = await Promise.all(years.map((year) => getJson('/v1/assessment', {
-    year, subject: kind, [idParam]: id, as_of_position: ctx.params.as_of_position,
-  })));
-  return years.map((year, k) => ({ year, row: pages[k].rows[0] }));
-}
-
-function serviceByYear(years) {
-  const rows = years.map(({ year, row }) => h('tr', { 'data-year': year },
-    h('th', { scope: 'row' }, year),
-    h('td', { class: 'n minutes' }, num(row ? row.service_minutes : 0)),
-    h('td', { class: 'n' }, hours(row ? row.service_minutes : 0)),
-    h('td', { class: 'n' }, row ? row.service_records : 0),
-    h('td', { class: 'n' }, row ? num(row.cross_city_minutes) : 0)));
-  return table('服务时长（按年度，来自年度考核视图）', ['年度', '分钟', '小时', '服务记录', '跨市分钟'], rows, { class: 'service' });
+function serviceByMonth(months) {
+  if (!months || !months.length) return h('p', { class: 'empty service' }, '尚无服务记录。');
+  const rows = months.map((m) => h('tr', { 'data-month': m.month },
+    h('th', { scope: 'row' }, m.month),
+    h('td', { class: 'n minutes' }, num(m.minutes)),
+    h('td', { class: 'n' }, hours(m.minutes)),
+    h('td', { class: 'n records' }, m.records || 0)));
+  return table('服务时长（按月）', ['月份', '分钟', '小时', '服务记录'], rows, { class: 'service' });
 }
 
 const commissioner = {
   title: '特派员',
   async load(ctx) {
     const detail = await getJson(`/v1/commissioners/${encodeURIComponent(ctx.id)}`, ctx.params);
-    const years = await yearsOfService(ctx, 'commissioners', ctx.id, detail.posts, detail.on_date);
-    return { detail, years };
+    return { detail };
   },
-  render({ detail: c, years }, ctx) {
+  render({ detail: c }, ctx) {
     const monthList = span(c.posts, c.on_date);
     const load = monthlyPeak(c.posts.filter((p) => p.status !== 'ENDED' || p.end_date >= p.start_date), monthList, (p) => p.hours_per_month);
     return [
@@ -220,7 +207,7 @@ const commissioner = {
         load.length ? monthBars(load, HOURS_LIMIT, ctx.width, '小时', '每月工作量') : h('p', { class: 'empty' }, '尚无岗位。'),
         h('p', { class: 'legend' }, '每月取任一日同时在任岗位的小时数之和的最大值；上限为默认政策的 80 小时。')),
       c.posts.length ? table('岗位', ASSIGNMENT_HEAD, c.posts.map((a) => assignmentRow(ctx, a)), { class: 'assignments' }) : null,
-      serviceByYear(years),
+      serviceByMonth(c.service_by_month),
     ];
   },
 };
@@ -229,10 +216,9 @@ const workstation = {
   title: '工作站',
   async load(ctx) {
     const detail = await getJson(`/v1/workstations/${encodeURIComponent(ctx.id)}`, ctx.params);
-    const years = await yearsOfService(ctx, 'workstations', ctx.id, detail.posts, detail.on_date);
-    return { detail, years };
+    return { detail };
   },
-  render({ detail: w, years }, ctx) {
+  render({ detail: w }, ctx) {
     const monthList = span(w.posts, w.on_date);
     const seats = monthlyPeak(w.posts, monthList, () => 1);
     return [
@@ -252,7 +238,7 @@ const workstation = {
       h('section', { class: 'card' }, h('h2', {}, '岗位时间线'),
         timelineOf(ctx, w.posts, w.on_date, (p) => link(ctx, `/commissioner/${p.commissioner_id}`), (p) => `${p.commissioner_name} · ${p.role}`)),
       w.posts.length ? table('岗位', ASSIGNMENT_HEAD, w.posts.map((a) => assignmentRow(ctx, a)), { class: 'assignments' }) : null,
-      serviceByYear(years),
+      serviceByMonth(w.service_by_month),
     ];
   },
 };
