@@ -256,11 +256,14 @@ fn measure(store_path: &std::path::Path) {
     // workstation's service across the border each add one.
     let expected_rows = [
         ("checkpoint", 1),
+        // One expertise tag per registration.
+        ("commissioner_tags", commissioners),
         ("commissioners", commissioners),
         // The generated history has no demands.
         ("demand_services", 0),
         ("demands", 0),
         ("posts", 4 * commissioners),
+        ("served_demands", 0),
         ("services", 5 * commissioners),
         ("workstations", 2 * WORKSTATIONS as u64),
     ];
