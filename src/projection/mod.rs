@@ -139,9 +139,11 @@ impl Projection {
         conn.pragma_update(None, "cache_size", -VIEWS_CACHE_KIB)?;
         // A live batch is small (tens of events) and dirties index pages
         // all over the file; each checkpoint copies every page in the WAL
-        // back and fsyncs the file. Checkpointing ten times less often
-        // copies a page rewritten by many batches once instead of many
-        // times, and pays one fsync for ten.
+        // back and fsyncs the file. Checkpointing three times less often
+        // copies a page rewritten by many batches once instead of several
+        // times, and pays one fsync for three. Ten times less often saved
+        // no more CPU but doubled the p99 of command answers: the larger
+        // write-back delayed the store's fsync (BENCHMARKS.md).
         conn.pragma_update(None, "wal_autocheckpoint", VIEWS_WAL_AUTOCHECKPOINT)?;
         schema::migrate(&mut conn)?;
         // A rebuild interrupted before `finish` leaves a file without them.
@@ -303,9 +305,9 @@ impl Projection {
 /// Page cache of the views' writer, in KiB.
 const VIEWS_CACHE_KIB: i64 = 64 * 1024;
 
-/// WAL pages after which a views commit checkpoints: about 40 MB with
-/// 4 KiB pages, ten times SQLite's default.
-const VIEWS_WAL_AUTOCHECKPOINT: i64 = 10_000;
+/// WAL pages after which a views commit checkpoints: about 12 MB with
+/// 4 KiB pages, three times SQLite's default.
+const VIEWS_WAL_AUTOCHECKPOINT: i64 = 3_000;
 
 /// Page cache of a rebuild, in KiB: the whole views of a large region fit.
 const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
