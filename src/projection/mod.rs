@@ -167,6 +167,11 @@ impl Projection {
         projection
             .conn
             .pragma_update(None, "cache_size", -REBUILD_CACHE_KIB)?;
+        // Its 50,000-event commits each fill the WAL past any threshold;
+        // keep SQLite's default, as measured at 1M events.
+        projection
+            .conn
+            .pragma_update(None, "wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT)?;
         // The index lookups of a batch use the primary keys alone, so the
         // secondary indexes can wait until every row is in.
         schema::drop_secondary_indexes(&mut projection.conn)?;
@@ -308,6 +313,9 @@ const VIEWS_CACHE_KIB: i64 = 64 * 1024;
 /// WAL pages after which a views commit checkpoints: about 12 MB with
 /// 4 KiB pages, three times SQLite's default.
 const VIEWS_WAL_AUTOCHECKPOINT: i64 = 3_000;
+
+/// SQLite's own default of `wal_autocheckpoint`.
+const SQLITE_WAL_AUTOCHECKPOINT: i64 = 1_000;
 
 /// Page cache of a rebuild, in KiB: the whole views of a large region fit.
 const REBUILD_CACHE_KIB: i64 = 1024 * 1024;
