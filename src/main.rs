@@ -13,13 +13,6 @@ use tepai::config::{
 use tepai::limits::Limits;
 use tepai::telemetry::{self, LogFormat};
 
-/// Every thread of the node allocates and frees per command (envelopes,
-/// results, rows, NATS messages), often on another thread than the one that
-/// allocated: mimalloc's per-thread free lists cost less than glibc's arenas
-/// there (BENCHMARKS.md, "Per-command cost and the views' apply").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// tepai (特派): the system of record for science and technology
 /// commissioners in the Hohhot–Baotou region.
 #[derive(Debug, Parser)]
