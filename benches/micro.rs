@@ -20,6 +20,10 @@
 //!   command path: idempotency look-up, decision, encoding, one commit.
 //! - `projection/apply_batch`: 1,000 events of a realistic mix applied to
 //!   the views in one transaction.
+//! - `projection/apply_batch_live`: the same mix in batches of 32 events,
+//!   the size the live projector commits under `tepai bench --spawn` (a
+//!   mean of 35 events per fetch), so its per-event cost compares with a
+//!   rebuild's (`benches/rebuild.rs`).
 //!
 //! Files live under cargo's `CARGO_TARGET_TMPDIR`, not `/tmp`, which is a
 //! tmpfs on many machines and would make every fsync free. A file is
@@ -62,6 +66,9 @@ use tepai::wire::{self, pb, Envelope};
 const NOW_MS: i64 = 1_740_758_400_000;
 /// Events in one store or projection batch.
 const EVENTS_PER_BATCH: usize = 1_000;
+/// Events in one live projector batch: the mean fetch of a
+/// `tepai bench --spawn` run (`tepai_projection_batch_size`) was 35.
+const LIVE_EVENTS_PER_BATCH: usize = 32;
 /// Commands in one processor batch.
 const COMMANDS_PER_BATCH: usize = 256;
 /// Rows after which a store or views file is replaced by a fresh one.
@@ -780,6 +787,21 @@ fn bench_projection(c: &mut Criterion) {
                 |batch| {
                     let outcome = projection.apply_batch(&batch).unwrap();
                     assert_eq!(outcome.applied, EVENTS_PER_BATCH);
+                },
+            )
+        })
+    });
+    let live_rows = LIVE_EVENTS_PER_BATCH as u64;
+    group.throughput(Throughput::Elements(live_rows));
+    group.bench_function("apply_batch_live", |b| {
+        b.iter_custom(|iters| {
+            let (projection, history) = views.take(iters * live_rows);
+            time_batches(
+                iters,
+                || published(&history.next_batch(LIVE_EVENTS_PER_BATCH).events),
+                |batch| {
+                    let outcome = projection.apply_batch(&batch).unwrap();
+                    assert_eq!(outcome.applied, LIVE_EVENTS_PER_BATCH);
                 },
             )
         })

@@ -256,7 +256,7 @@ fn measure(store_path: &std::path::Path) {
     // workstation's service across the border each add one.
     let expected_rows = [
         ("checkpoint", 1),
-        // One tag each.
+        // One expertise tag per registration.
         ("commissioner_tags", commissioners),
         ("commissioners", commissioners),
         // The generated history has no demands.

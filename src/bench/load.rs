@@ -325,10 +325,18 @@ pub(super) async fn produce(
             if tally.sent >= budget {
                 break;
             }
-            if let (Some(at), Some(pace)) = (slot, pace) {
-                tokio::time::sleep_until(at).await;
-                slot = Some(at + pace.every);
-            }
+            // Paced, the latency counts from the slot the command was due
+            // in, as in `produce_batches`: counted from the send, a stall
+            // that made this producer late would vanish from its figures
+            // (coordinated omission), and so would the timer's lateness.
+            let due = match (slot, pace) {
+                (Some(at), Some(pace)) => {
+                    tokio::time::sleep_until(at).await;
+                    slot = Some(at + pace.every);
+                    Some(at.into_std())
+                }
+                _ => None,
+            };
             let bytes = envelope(command, &shared.correlation).encode_to_vec();
             tally.sent += 1;
             tally.requests += 1;
@@ -341,7 +349,8 @@ pub(super) async fn produce(
             tally.first_send.get_or_insert(sent_at);
             let reply = client.send_request(SUBMIT_SUBJECT, request).await;
             let answered_at = Instant::now();
-            if !record(&mut tally, &shared, reply, sent_at, answered_at) {
+            let since = due.unwrap_or(sent_at);
+            if !record(&mut tally, &shared, reply, since, answered_at) {
                 break;
             }
         }
@@ -349,12 +358,13 @@ pub(super) async fn produce(
     tally
 }
 
-/// Counts one answer; `true` when the command was accepted.
+/// Counts one answer, its latency from `since` (its slot when paced, else
+/// its send); `true` when the command was accepted.
 fn record(
     tally: &mut Tally,
     shared: &Shared,
     reply: Result<async_nats::Message, async_nats::RequestError>,
-    sent_at: Instant,
+    since: Instant,
     answered_at: Instant,
 ) -> bool {
     let reply = match reply {
@@ -378,7 +388,7 @@ fn record(
     };
     tally.requests_answered += 1;
     tally.last_answer = Some(answered_at);
-    let micros = answered_at.saturating_duration_since(sent_at).as_micros();
+    let micros = answered_at.saturating_duration_since(since).as_micros();
     tally
         .latencies_us
         .push(u64::try_from(micros).unwrap_or(u64::MAX));

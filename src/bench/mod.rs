@@ -17,8 +17,10 @@
 //!
 //! Producers are closed-loop: each waits for an answer before its next
 //! command, since a chain's commands depend on each other. With `--rate`
-//! a producer that falls behind its schedule sends at once, so latencies
-//! are measured from the actual send.
+//! a producer that falls behind its schedule sends at once, and each
+//! latency counts from the slot its request was due in, not from the
+//! send, so a stall that made a producer late shows in its figures (no
+//! coordinated omission).
 
 mod baseline;
 mod load;

@@ -780,3 +780,23 @@ fn a_background_checkpoint_copies_the_wal_the_writer_left() -> Result<(), Box<dy
     assert_eq!(StoreReader::open(&path)?.head()?.position, 200);
     Ok(())
 }
+
+/// The relay reads after every commit with a new `LIMIT`-bound position:
+/// its cached statement must be planned once, not compiled again at every
+/// bind (SQLite plans a bound `LIMIT` by its value unless told not to).
+#[test]
+fn read_from_is_not_recompiled_at_each_call() -> TestResult {
+    let (_dir, path, mut store) = temp_store()?;
+    append_n(&mut store, 10)?;
+    let reader = StoreReader::open(&path)?;
+    for (after, limit) in [(0, 3), (3, 5), (8, 1024), (9, 1)] {
+        let events = reader.read_from(after, limit)?;
+        assert_eq!(events.first().map(|e| e.position), Some(after + 1));
+    }
+    let reprepared = reader
+        .conn
+        .prepare_cached(super::SELECT_FROM_LIMIT)?
+        .get_status(rusqlite::StatementStatus::RePrepare);
+    assert_eq!(reprepared, 0);
+    Ok(())
+}
