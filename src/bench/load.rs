@@ -203,6 +203,30 @@ impl Shared {
     }
 }
 
+/// Sends one request of `bytes` on `subject`, counting its bytes and the
+/// run's first send in `tally`; the reply, when it was sent and when it
+/// was answered.
+async fn send(
+    client: &async_nats::Client,
+    tally: &mut Tally,
+    subject: &'static str,
+    bytes: Vec<u8>,
+    timeout: std::time::Duration,
+) -> (
+    Result<async_nats::Message, async_nats::RequestError>,
+    Instant,
+    Instant,
+) {
+    tally.request_bytes += bytes.len() as u64;
+    let request = async_nats::Request::new()
+        .payload(bytes.into())
+        .timeout(Some(timeout));
+    let sent_at = Instant::now();
+    tally.first_send.get_or_insert(sent_at);
+    let reply = client.send_request(subject, request).await;
+    (reply, sent_at, Instant::now())
+}
+
 /// What one producer (or, merged, all of them) saw.
 #[derive(Debug, Default)]
 pub(super) struct Tally {
@@ -341,14 +365,8 @@ pub(super) async fn produce(
             tally.sent += 1;
             tally.requests += 1;
             tally.envelope_bytes += bytes.len() as u64;
-            tally.request_bytes += bytes.len() as u64;
-            let request = async_nats::Request::new()
-                .payload(bytes.into())
-                .timeout(Some(REQUEST_TIMEOUT));
-            let sent_at = Instant::now();
-            tally.first_send.get_or_insert(sent_at);
-            let reply = client.send_request(SUBMIT_SUBJECT, request).await;
-            let answered_at = Instant::now();
+            let (reply, sent_at, answered_at) =
+                send(&client, &mut tally, SUBMIT_SUBJECT, bytes, REQUEST_TIMEOUT).await;
             let since = due.unwrap_or(sent_at);
             if !record(&mut tally, &shared, reply, since, answered_at) {
                 break;
@@ -501,14 +519,14 @@ pub(super) async fn produce_batches(
         let bytes = pb::CommandBatch { commands }.encode_to_vec();
         tally.sent += count;
         tally.requests += 1;
-        tally.request_bytes += bytes.len() as u64;
-        let request = async_nats::Request::new()
-            .payload(bytes.into())
-            .timeout(Some(BATCH_TIMEOUT));
-        let sent_at = Instant::now();
-        tally.first_send.get_or_insert(sent_at);
-        let reply = client.send_request(SUBMIT_BATCH_SUBJECT, request).await;
-        let answered_at = Instant::now();
+        let (reply, sent_at, answered_at) = send(
+            &client,
+            &mut tally,
+            SUBMIT_BATCH_SUBJECT,
+            bytes,
+            BATCH_TIMEOUT,
+        )
+        .await;
         record_batch(
             &mut tally,
             reply,

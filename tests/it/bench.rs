@@ -5,6 +5,24 @@ use serde_json::Value;
 
 use crate::support::run_tepai;
 
+/// `tepai bench --spawn --producers 4 --commands 400 --json` and `more`:
+/// its JSON report, once it exited 0.
+fn spawned_report(more: &[&str]) -> Value {
+    let mut args = vec![
+        "bench",
+        "--spawn",
+        "--producers",
+        "4",
+        "--commands",
+        "400",
+        "--json",
+    ];
+    args.extend_from_slice(more);
+    let (code, stdout, stderr) = run_tepai(&args);
+    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
 fn number(report: &Value, path: &str) -> f64 {
     report
         .pointer(path)
@@ -14,17 +32,7 @@ fn number(report: &Value, path: &str) -> f64 {
 
 #[test]
 fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
-    let (code, stdout, stderr) = run_tepai(&[
-        "bench",
-        "--spawn",
-        "--producers",
-        "4",
-        "--commands",
-        "400",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let report = spawned_report(&[]);
     let n = |path: &str| number(&report, path);
 
     assert_eq!(n("/sent"), 400.0);
@@ -78,19 +86,7 @@ fn a_short_spawned_run_reports_every_figure_and_its_baselines() {
 
 #[test]
 fn a_batched_run_counts_commands_and_requests_apart_and_compares_like_with_like() {
-    let (code, stdout, stderr) = run_tepai(&[
-        "bench",
-        "--spawn",
-        "--producers",
-        "4",
-        "--commands",
-        "400",
-        "--batch",
-        "50",
-        "--json",
-    ]);
-    assert_eq!(code, 0, "stdout:\n{stdout}\nstderr:\n{stderr}");
-    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let report = spawned_report(&["--batch", "50"]);
     let n = |path: &str| number(&report, path);
 
     assert_eq!(n("/batch"), 50.0);

@@ -268,6 +268,13 @@ impl Console {
         self.rendered_after(before).await
     }
 
+    /// Clicks the element `css` finds and waits for the page it leads to;
+    /// the page's state after it ("ready" or "error").
+    async fn click(&self, css: &str) -> String {
+        let element = self.browser.find(Locator::Css(css)).await.unwrap();
+        self.after(async { element.click().await.unwrap() }).await
+    }
+
     async fn texts(&self, css: &str) -> Vec<String> {
         let mut out = Vec::new();
         for element in self.browser.find_all(Locator::Css(css)).await.unwrap() {
@@ -299,6 +306,15 @@ impl Console {
 }
 
 /// A number as the console prints it (thousands separators) back to digits.
+/// The `post_id` of each element of the array `list`.
+fn post_ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["post_id"].as_str().unwrap())
+        .collect()
+}
+
 fn digits(text: &str) -> String {
     text.chars().filter(|c| c.is_ascii_digit()).collect()
 }
@@ -377,10 +393,7 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
     let page = c.api("/v1/assignments").await;
     let rows = page["assignments"].as_array().unwrap();
     assert!(!rows.is_empty());
-    let ids: Vec<&str> = rows
-        .iter()
-        .map(|a| a["post_id"].as_str().unwrap())
-        .collect();
+    let ids = post_ids(&page["assignments"]);
     assert_eq!(c.attrs("tr[data-post]", "data-post").await, ids);
     let names: Vec<&str> = rows
         .iter()
@@ -461,12 +474,7 @@ async fn every_page_loads_clean_and_shows_the_apis_names_and_numbers() {
             digits(&c.text("[data-total='minutes'] .stat-value").await),
             number(&detail["service_minutes"])
         );
-        let ids: Vec<&str> = detail["posts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["post_id"].as_str().unwrap())
-            .collect();
+        let ids = post_ids(&detail["posts"]);
         assert_eq!(c.attrs("tr[data-post]", "data-post").await, ids);
         // Service by month: the API's months, in its order, with its minutes.
         let months = detail["service_by_month"].as_array().unwrap();
@@ -558,22 +566,9 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
         .await
         .unwrap();
     select.select_by_value("150200").await.unwrap();
-    let submit = c
-        .browser
-        .find(Locator::Css("form.filters button[type='submit']"))
-        .await
-        .unwrap();
-    assert_eq!(
-        c.after(async { submit.click().await.unwrap() }).await,
-        "ready"
-    );
+    assert_eq!(c.click("form.filters button[type='submit']").await, "ready");
     let filtered = c.api("/v1/assignments?serving_city=150200").await;
-    let want: Vec<&str> = filtered["assignments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["post_id"].as_str().unwrap())
-        .collect();
+    let want = post_ids(&filtered["assignments"]);
     let shown = c.attrs("tr[data-post]", "data-post").await;
     assert_eq!(shown, want);
     assert!(
@@ -592,27 +587,14 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
     // assignment opens its commissioner.
     c.open("#/").await;
     let matrix = c.api("/v1/city-matrix").await;
-    let cell = c
-        .browser
-        .find(Locator::Css("td[data-cell='150100-150200'] a"))
-        .await
-        .unwrap();
-    assert_eq!(
-        c.after(async { cell.click().await.unwrap() }).await,
-        "ready"
-    );
+    assert_eq!(c.click("td[data-cell='150100-150200'] a").await, "ready");
     let on_date = matrix["on_date"].as_str().unwrap();
     let cross = c
         .api(&format!(
             "/v1/assignments?home_city=150100&serving_city=150200&status=active&on_date={on_date}"
         ))
         .await;
-    let want: Vec<&str> = cross["assignments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["post_id"].as_str().unwrap())
-        .collect();
+    let want = post_ids(&cross["assignments"]);
     let cell_posts = matrix["cells"]
         .as_array()
         .unwrap()
@@ -628,15 +610,7 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
     );
     assert_eq!(c.attrs("tr[data-post]", "data-post").await, want);
     let first = &cross["assignments"][0];
-    let name_link = c
-        .browser
-        .find(Locator::Css("tr[data-post] a.commissioner"))
-        .await
-        .unwrap();
-    assert_eq!(
-        c.after(async { name_link.click().await.unwrap() }).await,
-        "ready"
-    );
+    assert_eq!(c.click("tr[data-post] a.commissioner").await, "ready");
     let title = c.text("h1").await;
     assert!(
         title.starts_with(first["commissioner_name"].as_str().unwrap()),
@@ -645,13 +619,8 @@ async fn a_filter_a_link_and_the_history_slider_change_what_is_shown() {
 
     // A demand opens its candidates.
     c.open("#/demands").await;
-    let demand = c
-        .browser
-        .find(Locator::Css(&format!("[data-demand='{DEMAND}'] h3 a")))
-        .await
-        .unwrap();
     assert_eq!(
-        c.after(async { demand.click().await.unwrap() }).await,
+        c.click(&format!("[data-demand='{DEMAND}'] h3 a")).await,
         "ready"
     );
     let candidates = c.api(&format!("/v1/demands/{DEMAND}/candidates")).await;
